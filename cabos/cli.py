@@ -1,0 +1,73 @@
+"""The `cabos` command: one click group; each feature brings its own commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, ScriptInfo
+from werkzeug.serving import run_simple
+
+from cabos import db, migrate
+from cabos.content.cli import check_command
+
+
+def _create_app(*_args: object) -> object:
+    from cabos.site import create_app  # the factory is only needed when a command runs
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def cli() -> None:
+    """cabos: content, readers, intent, nurture, sales and revenue in one place."""
+
+
+cli.add_command(check_command)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    database = db.database()
+    migrate.upgrade(database.engine)
+    click.echo(f"database is up to date: {database.engine.url.render_as_string(hide_password=True)}")
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Write a migration for model changes (developers)."""
+    migrate.revision(db.database().engine, message)
+
+
+@cli.command("serve")
+@click.option("--dev", is_flag=True, help="Flask's development server with content and code reload.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="gunicorn workers (default: 2 × cores + 1).")
+def serve(dev: bool, host: str, port: int, workers: int | None) -> None:
+    """Serve the site: gunicorn in production, --dev for development."""
+    if dev:
+        current_app.config["CONTENT_RELOAD"] = True
+        current_app.extensions["cabos.content"].reload_enabled = True
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        click.echo(f"cabos (development) on http://{host}:{port}/  (Ctrl+C to stop)")
+        run_simple(host, port, app, use_reloader=False, threaded=True)
+        return
+    args = [sys.executable, "-m", "gunicorn", "--config", "python:cabos.gunicorn_conf",
+            "--bind", f"{host}:{port}"]
+    if workers:
+        args += ["--workers", str(workers)]
+    os.execv(sys.executable, [*args, "cabos.wsgi:app"])
+
+
+def main() -> None:
+    cli(obj=ScriptInfo(create_app=_create_app))

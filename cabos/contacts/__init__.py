@@ -1,0 +1,1 @@
+"""People who identified themselves: contacts, suppression, export and erase."""

@@ -1,0 +1,43 @@
+"""A contact exists only once a person identifies (a form, an email click)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cabos.db import Base, utcnow
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    company: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(200), default="")
+    company_size: Mapped[str] = mapped_column(String(50), default="")
+    country: Mapped[str] = mapped_column(String(100), default="")
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consent_at: Mapped[datetime | None]
+    consent_text: Mapped[str] = mapped_column(String(500), default="")
+    first_touch: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latest_touch: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.id}>"
+
+
+class Suppression(Base):
+    """Addresses never to email again, kept as a hash (survives erasure)."""
+
+    __tablename__ = "suppressions"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,111 @@
+"""The Library: every published document, indexed by problem and stage."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+from cabos.content.model import Document, Issue, Kind, Problem, Site
+
+
+def _newest_first(docs: list[Document]) -> list[Document]:
+    return sorted(docs, key=lambda d: (d.date or date.min, d.title), reverse=True)
+
+
+@dataclass(frozen=True)
+class Library:
+    site: Site
+    problems: MappingProxyType[str, Problem]
+    articles: MappingProxyType[str, Document]  # published, newest first
+    guides: MappingProxyType[str, Document]
+    pages: MappingProxyType[str, Document]
+    drafts: tuple[Document, ...]
+    issues: tuple[Issue, ...]
+    version: str
+    sections: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def empty(cls, issues: list[Issue]) -> Library:
+        return cls.build(Site(), {}, {"article": [], "guide": [], "page": []}, issues)
+
+    @classmethod
+    def build(cls, site: Site, problems: dict[str, Problem], docs: dict[Kind, list[Document]],
+              issues: list[Issue]) -> Library:
+        published = {k: _newest_first([d for d in v if not d.draft]) for k, v in docs.items()}
+        digest = hashlib.sha256(repr(site).encode())
+        for p in problems.values():
+            digest.update(repr(p).encode())
+        for kind in ("article", "guide", "page"):
+            for d in docs[kind]:
+                digest.update(d.source.encode() + d.digest.encode())
+        return cls(
+            site=site,
+            problems=MappingProxyType(dict(problems)),
+            articles=MappingProxyType({d.slug: d for d in published["article"]}),
+            guides=MappingProxyType({d.slug: d for d in published["guide"]}),
+            pages=MappingProxyType({d.slug: d for d in published["page"]}),
+            drafts=tuple(d for v in docs.values() for d in v if d.draft),
+            issues=tuple(issues),
+            version=digest.hexdigest()[:16],
+        )
+
+    def with_section(self, name: str, value: Any, issues: list[Issue]) -> Library:
+        """A copy with one more loaded part (intent rules, sequences, emails)."""
+        return replace(self, sections=MappingProxyType({**self.sections, name: value}),
+                       issues=self.issues + tuple(issues))
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "warning")
+
+    def document(self, kind: Kind, slug: str) -> Document | None:
+        return {"article": self.articles, "guide": self.guides, "page": self.pages}[kind].get(slug)
+
+    def articles_for(self, problem: str) -> list[Document]:
+        return [a for a in self.articles.values() if problem in a.problems]
+
+    def by_stage(self, problem: str) -> list[tuple[str, list[Document]]]:
+        """A problem's articles grouped by stage, in the journey's order."""
+        docs = self.articles_for(problem)
+        return [(s.slug, [d for d in docs if d.stage == s.slug]) for s in self.site.stages]
+
+    def guides_for(self, problem: str) -> list[Document]:
+        return [g for g in self.guides.values() if problem in g.problems]
+
+    def guide_for(self, doc: Document) -> Document | None:
+        """The gated guide to offer beside a document: same problem first."""
+        for problem in doc.problems:
+            for guide in self.guides_for(problem):
+                if guide.slug != doc.slug:
+                    return guide
+        return None
+
+    def related(self, doc: Document, limit: int = 4) -> list[Document]:
+        """Articles on the same problems, the next stage of the journey first."""
+        stages = self.site.stage_slugs
+        here = stages.index(doc.stage) if doc.stage in stages else 0
+
+        def rank(other: Document) -> tuple[int, int, int]:
+            shared = len(set(other.problems) & set(doc.problems))
+            pos = stages.index(other.stage) if other.stage in stages else 0
+            distance = pos - here
+            # next stage, then same stage, then further ahead, then behind
+            order = {1: 0, 0: 1}.get(distance, 2 if distance > 1 else 3)
+            return (-shared, order, 0)
+
+        candidates = [a for a in self.articles.values()
+                      if a.slug != doc.slug and set(a.problems) & set(doc.problems)]
+        return sorted(candidates, key=rank)[:limit]
+
+    def stage_name(self, slug: str | None) -> str:
+        for s in self.site.stages:
+            if s.slug == slug:
+                return s.name
+        return slug or ""

@@ -1,0 +1,411 @@
+"""Load the content folder into a validated, immutable Library.
+
+``load_library(path)`` is the one entry point. It collects *every* problem
+in the library (file, line, field) before anyone decides to fail; a file
+with errors is left out of the library, or, on reload, replaced by its last
+good version, so one bad file never takes the site down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cabos.content import fields as f
+from cabos.content.library import Library
+from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage
+from cabos.content.reader import FrontMatterError, read_text
+from cabos.content.render import Renderer, slugify, strip_template_tags
+
+# Folder -> document kind. Order matters only for error messages.
+FOLDERS: dict[str, Kind] = {"articles": "article", "guides": "guide", "pages": "page"}
+LANGUAGES = ("es", "en")
+CONSENT_MODES = ("required", "notice", "off")
+# Fields cabos needs: missing ones get a default and a warning.
+WARN_IF_MISSING = {
+    "article": ("title", "summary", "problems", "stage", "date"),
+    "guide": ("title", "summary", "problems", "date"),
+    "page": ("title",),
+}
+
+# An extension loads one more part of the content folder (intent rules,
+# sequences, emails) once the core library exists, and reports its issues.
+Extension = Callable[[Path, Library], tuple[str, Any, list[Issue]]]
+
+
+class Collector:
+    """Gathers issues for one file, with line numbers from the front matter."""
+
+    def __init__(self, file: str, lines: dict[str, int] | None = None) -> None:
+        self.file = file
+        self.lines = lines or {}
+        self.issues: list[Issue] = []
+
+    def error(self, message: str, fld: str | None = None, line: int | None = None) -> None:
+        self.issues.append(Issue("error", self.file, message, line or self.lines.get(fld or ""), fld))
+
+    def warn(self, message: str, fld: str | None = None, line: int | None = None) -> None:
+        self.issues.append(Issue("warning", self.file, message, line or self.lines.get(fld or ""), fld))
+
+    def field(self, meta: dict[str, Any], key: str, process: Callable[[Any], Any], default: Any = None) -> Any:
+        if key not in meta:
+            return default
+        try:
+            return process(meta[key])
+        except f.FieldProblem as exc:
+            self.error(f"{key} {exc.message}" if not exc.message.startswith(key) else exc.message, key)
+            return default
+
+    @property
+    def failed(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+
+# --- site.yml and problems.yml -------------------------------------------------
+
+
+def _read_yaml(path: Path, rel: str, issues: list[Issue]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        issues.append(Issue("error", rel, f"{rel} is missing; create it (see docs/content.md)"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        issues.append(Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
+                            mark.line + 1 if mark else None))
+    except UnicodeDecodeError:
+        issues.append(Issue("error", rel, "is not UTF-8 text; save it as UTF-8"))
+    return None
+
+
+def _yaml_key_lines(path: Path) -> dict[str, int]:
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8-sig"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    if isinstance(node, yaml.MappingNode):
+        return {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return {str(i): item.start_mark.line + 1 for i, item in enumerate(node.value)}
+    return {}
+
+
+def load_site(root: Path) -> tuple[Site, list[Issue]]:
+    issues: list[Issue] = []
+    data = _read_yaml(root / "site.yml", "site.yml", issues)
+    if data is None:
+        return Site(), issues
+    c = Collector("site.yml", _yaml_key_lines(root / "site.yml"))
+    if not isinstance(data, dict):
+        c.error("site.yml must be a mapping of 'key: value' lines")
+        return Site(), issues + c.issues
+
+    def choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+        def check(value: Any) -> str:
+            if value not in options:
+                raise f.FieldProblem(f"{value!r} is not one of {', '.join(options)}")
+            return str(value)
+        return check
+
+    brand_raw = data.get("brand") or {}
+    brand = Brand()
+    if isinstance(brand_raw, dict):
+        colours = {k: c.field(brand_raw, k, f.colour) for k in ("primary", "accent", "text", "background")}
+        brand = Brand(**{k: v for k, v in colours.items() if v}, logo=brand_raw.get("logo"))
+    else:
+        c.error("brand must be a mapping of colours (primary, accent, text, background)", "brand")
+
+    navigation = []
+    for item in data.get("navigation") or []:
+        if isinstance(item, dict) and item.get("label") and item.get("url"):
+            navigation.append(NavLink(str(item["label"]), str(item["url"])))
+        else:
+            c.error(f"navigation entry {item!r} needs a label and a url", "navigation")
+
+    stages = list(Site().stages)
+    if "stages" in data:
+        stages = []
+        for item in data.get("stages") or []:
+            if isinstance(item, dict) and item.get("slug"):
+                try:
+                    stages.append(Stage(f.slug(item["slug"]), str(item.get("name") or item["slug"]),
+                                        str(item.get("description") or "")))
+                except f.FieldProblem as exc:
+                    c.error(f"stage {exc.message}", "stages")
+            else:
+                c.error(f"stage {item!r} needs a slug and a name", "stages")
+        if not stages:
+            c.error("stages must list at least one stage, e.g. learn, compare, decide", "stages")
+            stages = list(Site().stages)
+        elif len({s.slug for s in stages}) != len(stages):
+            c.error("a stage slug is listed twice", "stages")
+
+    known = {"name", "tagline", "description", "language", "base_url", "consent", "brand",
+             "navigation", "stages", "target_profile"}
+    site = Site(
+        name=c.field(data, "name", lambda v: f.text(v, 100), "cabos") or "cabos",
+        tagline=c.field(data, "tagline", f.text, ""),
+        description=c.field(data, "description", f.text, ""),
+        language=c.field(data, "language", choice(LANGUAGES), "es"),
+        base_url=c.field(data, "base_url", lambda v: f.text(v, 200).rstrip("/"), Site.base_url),
+        consent=c.field(data, "consent", choice(CONSENT_MODES), "notice"),
+        brand=brand,
+        navigation=tuple(navigation),
+        stages=tuple(stages),
+        target_profile=data.get("target_profile") if isinstance(data.get("target_profile"), dict) else {},
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+    if "language" not in data:
+        c.warn("language is not set; using es (Spanish). Set language: es or language: en", "language")
+    return site, issues + c.issues
+
+
+def load_problems(root: Path) -> tuple[dict[str, Problem], list[Issue]]:
+    issues: list[Issue] = []
+    data = _read_yaml(root / "problems.yml", "problems.yml", issues)
+    if data is None:
+        return {}, issues
+    c = Collector("problems.yml")
+    lines = _yaml_key_lines(root / "problems.yml")
+    if isinstance(data, dict) and isinstance(data.get("problems"), list):
+        data = data["problems"]
+    if not isinstance(data, list):
+        c.error("problems.yml must be a list of problems, each with slug, name, description, questions")
+        return {}, issues + c.issues
+    problems: dict[str, Problem] = {}
+    for i, item in enumerate(data):
+        line = lines.get(str(i))
+        if not isinstance(item, dict):
+            c.error(f"problem #{i + 1} must be a mapping with slug, name, description, questions", line=line)
+            continue
+        try:
+            slug = f.slug(item.get("slug") or "")
+        except f.FieldProblem as exc:
+            c.error(f"problem #{i + 1}: slug {exc.message}", "slug", line)
+            continue
+        if slug in problems:
+            c.error(f"problem slug {slug!r} is listed twice", "slug", line)
+            continue
+        if not item.get("name"):
+            c.error(f"problem {slug!r} needs a name", "name", line)
+        questions = item.get("questions") or []
+        if not isinstance(questions, list):
+            c.error(f"questions of problem {slug!r} must be a list", "questions", line)
+            questions = []
+        problems[slug] = Problem(slug, str(item.get("name") or slug), str(item.get("description") or ""),
+                                 tuple(str(q) for q in questions))
+    if not problems and not c.failed:
+        c.warn("no buyer problems defined: the home page will be empty")
+    return problems, issues + c.issues
+
+
+# --- documents -------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    """One file's result: the document (None if it failed) and its issues."""
+
+    doc: Document | None
+    issues: list[Issue]
+    stamp: tuple[int, int]
+    meta_problems: tuple[str, ...] = ()
+    meta_stage: str | None = None
+
+
+def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Renderer) -> Parsed:
+    """Read and normalise one Markdown file; cross-file checks come later."""
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    try:
+        raw_bytes = path.read_bytes()
+        source = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        return Parsed(None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")], stamp)
+    try:
+        raw = read_text(source)
+    except FrontMatterError as exc:
+        return Parsed(None, [Issue("error", rel, exc.message, exc.line)], stamp)
+
+    c = Collector(rel, raw.lines)
+    meta = raw.meta
+    for key in WARN_IF_MISSING[kind]:
+        if key not in meta or meta[key] in (None, "", []):
+            c.warn(_MISSING[key].format(stages=", ".join(site.stage_slugs)), key)
+
+    body, tag_lines = strip_template_tags(raw.body)
+    for n in tag_lines:
+        c.warn("template tag ({% … %} or {{ … }}) removed: cabos does not run Jekyll/Hugo templates",
+               line=raw.body_line + n - 1)
+    if not body.strip():
+        c.warn("the body is empty: readers will see only the title and summary")
+
+    stem = path.stem
+    title = c.field(meta, "title", lambda v: f.text(v, 200)) or _title_from(body, stem)
+    slug = c.field(meta, "slug", f.slug) or slugify(stem) or hashlib.sha1(stem.encode()).hexdigest()[:8]
+    stage = c.field(meta, "stage", lambda v: f.text(v, 50))
+    if kind != "page":
+        if stage and stage not in site.stage_slugs:
+            c.error(f"stage {stage!r} is not one of {', '.join(site.stage_slugs)}", "stage")
+        stage = stage or site.stage_slugs[0]
+    date_ = c.field(meta, "date", f.a_date)
+    draft = c.field(meta, "draft", f.boolean, False)
+    if "published" in meta and c.field(meta, "published", f.boolean, True) is False:
+        draft = True  # Jekyll's way of saying draft
+    known = {"title", "summary", "description", "problems", "stage", "author", "date", "updated",
+             "lastmod", "draft", "published", "slug", "cover", "cover_color", "form", "thank_you"}
+    rendered = renderer.render(body)
+    summary = c.field(meta, "summary", f.text) or c.field(meta, "description", f.text) or _summary_from(body)
+    problems = c.field(meta, "problems", f.slug_list, ())
+    doc = Document(
+        kind=kind, slug=slug, source=rel, title=title, summary=summary, body=body,
+        html=rendered.html, toc=rendered.toc, words=rendered.words,
+        reading_minutes=rendered.reading_minutes,
+        problems=problems, stage=stage if kind != "page" else None,
+        author=c.field(meta, "author", lambda v: f.text(v, 100), ""),
+        date=date_,
+        updated=c.field(meta, "updated", f.a_date) or c.field(meta, "lastmod", f.a_date),
+        draft=draft,
+        cover=c.field(meta, "cover", lambda v: f.text(v, 300)) or None,
+        cover_color=c.field(meta, "cover_color", f.colour),
+        form_fields=c.field(meta, "form", f.form_fields, ()) if kind == "guide" else (),
+        thank_you=c.field(meta, "thank_you", lambda v: f.text(v, 1000), "") if kind == "guide" else "",
+        extra={k: v for k, v in meta.items() if k not in known},
+        digest=hashlib.sha256(raw_bytes).hexdigest(),
+        lines=raw.lines,
+    )
+    return Parsed(None if c.failed else doc, c.issues, stamp, problems, stage)
+
+
+_MISSING = {
+    "title": "title is missing; using the first heading or the file name",
+    "summary": "summary is missing; using the first paragraph (write one for cards and search engines)",
+    "problems": "problems is missing; it will not appear on any problem page (add e.g. problems: [my-problem])",
+    "stage": "stage is missing; using the first stage (one of {stages})",
+    "date": "date is missing; it will be listed last (add e.g. date: 2026-03-01)",
+}
+
+
+def _title_from(body: str, stem: str) -> str:
+    for line in body.split("\n"):
+        if line.startswith("# "):
+            return line[2:].strip()[:200]
+    return stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Untitled"
+
+
+def _summary_from(body: str) -> str:
+    for block in body.split("\n\n"):
+        block = block.strip()
+        if block and not block.startswith(("#", "|", "-", "*", "!", "<", "```", "[^")):
+            text = " ".join(block.split())
+            return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
+    return ""
+
+
+# --- the whole library -------------------------------------------------------------
+
+
+@dataclass
+class LibraryLoader:
+    """Loads the library; on reload re-reads only changed files and keeps the
+    last good version of a file that broke."""
+
+    root: Path
+    extensions: Iterable[Extension] = ()
+    renderer: Renderer = field(default_factory=Renderer)
+    _cache: dict[str, Parsed] = field(default_factory=dict)
+    _good: dict[str, Document] = field(default_factory=dict)
+
+    def load(self) -> Library:
+        root = Path(self.root)
+        issues: list[Issue] = []
+        if not root.is_dir():
+            issues.append(Issue("error", str(root), "the content folder does not exist; set CABOS_CONTENT_DIR"))
+            return Library.empty(issues)
+        site, site_issues = load_site(root)
+        problems, problem_issues = load_problems(root)
+        issues += site_issues + problem_issues
+
+        docs: dict[Kind, list[Document]] = {"article": [], "guide": [], "page": []}
+        seen: set[str] = set()
+        for folder, kind in FOLDERS.items():
+            for path in sorted((root / folder).glob("*.md")) if (root / folder).is_dir() else ():
+                rel = f"{folder}/{path.name}"
+                seen.add(rel)
+                parsed = self._parse(path, rel, kind, site)
+                issues += parsed.issues
+                doc = parsed.doc
+                if doc is None and rel in self._good:
+                    doc = self._good[rel]
+                    issues.append(Issue("warning", rel, "has errors: the site keeps serving its last good version"))
+                elif doc is not None:
+                    self._good[rel] = doc
+                if doc is not None:
+                    docs[kind].append(doc)
+        for rel in set(self._cache) - seen:
+            self._cache.pop(rel, None)
+            self._good.pop(rel, None)
+
+        issues += _cross_check(docs, problems)
+        library = Library.build(site, problems, docs, issues)
+        for extension in self.extensions:
+            name, value, ext_issues = extension(root, library)
+            library = library.with_section(name, value, ext_issues)
+        return library
+
+    def _parse(self, path: Path, rel: str, kind: Kind, site: Site) -> Parsed:
+        st = path.stat()
+        cached = self._cache.get(rel)
+        if cached is not None and cached.stamp == (st.st_mtime_ns, st.st_size) \
+                and (cached.doc is None or cached.doc.stage is None or cached.doc.stage in site.stage_slugs):
+            return cached
+        parsed = parse_document(path, rel, kind, site, self.renderer)
+        self._cache[rel] = parsed
+        return parsed
+
+    def stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """A cheap fingerprint of the folder: names, mtimes and sizes."""
+        out = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                p = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(p)
+                except FileNotFoundError:
+                    continue
+                out.append((p, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(out))
+
+
+def _cross_check(docs: dict[Kind, list[Document]], problems: dict[str, Problem]) -> list[Issue]:
+    """Checks that need the whole library: unknown problems, duplicate slugs."""
+    issues: list[Issue] = []
+    known = ", ".join(problems) or "(none defined)"
+    for kind, items in docs.items():
+        by_slug: dict[str, Document] = {}
+        keep: list[Document] = []
+        for doc in items:
+            bad = [p for p in doc.problems if p not in problems]
+            for p in bad:
+                issues.append(Issue("error", doc.source, f"problem {p!r} is not in problems.yml (known: {known})",
+                                    doc.lines.get("problems"), "problems"))
+            if doc.slug in by_slug:
+                issues.append(Issue("error", doc.source,
+                                    f"slug {doc.slug!r} is already used by {by_slug[doc.slug].source}; "
+                                    "rename the file or set a different slug", doc.lines.get("slug"), "slug"))
+                continue
+            by_slug[doc.slug] = doc
+            keep.append(replace(doc, problems=tuple(p for p in doc.problems if p in problems)) if bad else doc)
+        items[:] = keep
+    return issues
+
+
+def load_library(root: str | Path, extensions: Iterable[Extension] = ()) -> Library:
+    """Load and validate the content folder at ``root``."""
+    return LibraryLoader(Path(root), tuple(extensions)).load()

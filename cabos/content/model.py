@@ -1,0 +1,123 @@
+"""The library's immutable value objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Kind = Literal["article", "guide", "page"]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in the content: where, which field, what to do."""
+
+    severity: Literal["error", "warning"]
+    file: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        what = f" [{self.field}]" if self.field else ""
+        return f"{where}: {self.severity}{what}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    slug: str
+    name: str
+    description: str = ""
+    questions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Brand:
+    primary: str = "#0f4c5c"
+    accent: str = "#e36414"
+    text: str = "#1d2430"
+    background: str = "#ffffff"
+    logo: str | None = None
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str = "cabos"
+    tagline: str = ""
+    description: str = ""
+    language: str = "es"
+    base_url: str = "http://localhost:5000"
+    consent: str = "notice"
+    brand: Brand = field(default_factory=Brand)
+    navigation: tuple[NavLink, ...] = ()
+    stages: tuple[Stage, ...] = (
+        Stage("learn", "Learn"),
+        Stage("compare", "Compare"),
+        Stage("decide", "Decide"),
+    )
+    target_profile: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stage_slugs(self) -> tuple[str, ...]:
+        return tuple(s.slug for s in self.stages)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    builtin: bool = True
+
+
+@dataclass(frozen=True)
+class Document:
+    """An article, a gated guide or a plain page, rendered and ready to serve."""
+
+    kind: Kind
+    slug: str
+    source: str  # path relative to the content folder
+    title: str
+    summary: str
+    body: str  # Markdown as written (template tags removed)
+    html: str
+    toc: tuple[Heading, ...]
+    words: int
+    reading_minutes: int
+    problems: tuple[str, ...] = ()
+    stage: str | None = None
+    author: str = ""
+    date: date | None = None
+    updated: date | None = None
+    draft: bool = False
+    cover: str | None = None
+    cover_color: str | None = None
+    form_fields: tuple[FormField, ...] = ()
+    thank_you: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""  # hash of the source file: cache keys, ETags
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)

@@ -1,0 +1,42 @@
+"""The Flask application: factory, blueprints, templates, static files."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cabos import config as settings
+from cabos import content, db
+from cabos.site import errors, i18n, public
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build an app: defaults, instance file, CABOS_* variables, then ``config``."""
+    app = Flask("cabos", instance_relative_config=True,
+                template_folder=str(Path(__file__).parent / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(settings.load(Path(app.instance_path), config))
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _development_secret(Path(app.instance_path))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    content.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    public.init_app(app)
+    return app
+
+
+def _development_secret(instance: Path) -> str:
+    """A per-instance secret so development works without setup; production sets its own."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

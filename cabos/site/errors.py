@@ -1,0 +1,36 @@
+"""One handler for every HTTP error: a page for people, JSON for programs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("cabos.site")
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def render_error(exc: HTTPException) -> tuple[Response | str, int]:
+    code = exc.code or 500
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+    if wants_json() or request.path.startswith(("/t/", "/api/")):
+        return {"error": exc.name, "status": code, "detail": exc.description}, code  # type: ignore[return-value]
+    template = "404.html" if code == 404 else "error.html"
+    return render_template(template, code=code, name=exc.name, description=exc.description), code
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, render_error)
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception) -> tuple[Response | str, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(InternalServerError())

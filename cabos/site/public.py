@@ -1,0 +1,194 @@
+"""The public content site: problems, articles, pages, feed, sitemap."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from datetime import UTC, date, datetime, time
+
+from flask_babel import format_date
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+
+from cabos.content import Document, current_library
+from cabos.content.library import Library
+
+# Path words follow the site's language; chosen once when the app is built.
+PATHS = {
+    "es": {"articles": "articulos", "problems": "problemas", "guides": "guias"},
+    "en": {"articles": "articles", "problems": "problems", "guides": "guides"},
+}
+
+
+def site_url(path: str = "") -> str:
+    """Absolute URL on the public site (canonical links, feed, sitemap, emails)."""
+    base = current_app.config["SITE_URL"] or current_library().site.base_url
+    return base.rstrip("/") + path
+
+
+def cached(body_key: str, last_modified: datetime) -> Response | None:
+    """Answer 304 when the client's copy is current; else None."""
+    etag = hashlib.sha256(f"{body_key}|{current_app.config['ASSET_VERSION']}".encode()).hexdigest()[:32]
+    probe = Response()
+    probe.set_etag(etag)
+    probe.last_modified = last_modified
+    probe.cache_control.no_cache = True
+    probe.make_conditional(request)
+    if probe.status_code == 304:
+        return probe
+    request.environ["cabos.etag"] = etag
+    request.environ["cabos.last_modified"] = last_modified
+    return None
+
+
+def _conditional_headers(response: Response) -> Response:
+    etag = request.environ.get("cabos.etag")
+    if etag and response.status_code == 200:
+        response.set_etag(etag)
+        response.last_modified = request.environ["cabos.last_modified"]
+        response.cache_control.no_cache = True
+    return response
+
+
+def _loaded_at() -> datetime:
+    return current_app.extensions["cabos.content"].loaded_at
+
+
+def home() -> Response | str:
+    lib = current_library()
+    if (hit := cached(f"home|{lib.version}", _loaded_at())) is not None:
+        return hit
+    problems = [(p, lib.articles_for(p.slug), lib.guides_for(p.slug)) for p in lib.problems.values()]
+    latest = list(lib.articles.values())[:6]
+    return render_template("public/home.html", problems=problems, latest=latest)
+
+
+def problem(slug: str) -> Response | str:
+    lib = current_library()
+    prob = lib.problems.get(slug)
+    if prob is None:
+        abort(404)
+    if (hit := cached(f"problem|{slug}|{lib.version}", _loaded_at())) is not None:
+        return hit
+    return render_template("public/problem.html", problem=prob, stages=lib.by_stage(slug),
+                           guides=lib.guides_for(slug))
+
+
+def article_index() -> Response | str:
+    lib = current_library()
+    if (hit := cached(f"articles|{lib.version}", _loaded_at())) is not None:
+        return hit
+    return render_template("public/articles.html", articles=list(lib.articles.values()))
+
+
+def article(slug: str) -> Response | str:
+    lib = current_library()
+    doc = lib.articles.get(slug)
+    if doc is None:
+        abort(404)
+    if (hit := cached(f"article|{doc.slug}|{lib.version}", _loaded_at())) is not None:
+        return hit
+    return render_template("public/article.html", doc=doc, related=lib.related(doc),
+                           guide=lib.guide_for(doc))
+
+
+def page(slug: str) -> Response | str:
+    lib = current_library()
+    doc = lib.pages.get(slug)
+    if doc is None:
+        abort(404)
+    if (hit := cached(f"page|{slug}|{lib.version}", _loaded_at())) is not None:
+        return hit
+    return render_template("public/page.html", doc=doc)
+
+
+def brand_css() -> Response:
+    """Brand colours from site.yml as CSS variables (a file, so CSP needs no inline style)."""
+    lib = current_library()
+    b = lib.site.brand
+    body = (f":root{{--primary:{b.primary};--accent:{b.accent};"
+            f"--text:{b.text};--background:{b.background}}}\n")
+    resp = Response(body, mimetype="text/css")
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 3600
+    return resp
+
+
+def robots() -> Response:
+    body = f"User-agent: *\nDisallow: /staff/\nDisallow: /t/\n\nSitemap: {site_url('/sitemap.xml')}\n"
+    return Response(body, mimetype="text/plain")
+
+
+def _all_documents(lib: Library) -> list[Document]:
+    return [*lib.articles.values(), *lib.guides.values(), *lib.pages.values()]
+
+
+def document_url(doc: Document, external: bool = False) -> str:
+    endpoint = {"article": "public.article", "guide": "guides.landing", "page": "public.page"}[doc.kind]
+    if doc.kind == "guide" and "guides.landing" not in current_app.view_functions:
+        endpoint = "public.home"
+        path = url_for(endpoint)
+    else:
+        path = url_for(endpoint, slug=doc.slug)
+    return site_url(path) if external else path
+
+
+def sitemap() -> Response | str:
+    lib = current_library()
+    if (hit := cached(f"sitemap|{lib.version}", _loaded_at())) is not None:
+        return hit
+    entries = [(site_url(url_for("public.home")), None)]
+    entries += [(site_url(url_for("public.problem", slug=p)), None) for p in lib.problems]
+    entries += [(document_url(d, external=True), d.updated or d.date) for d in _all_documents(lib)]
+    body = render_template("public/sitemap.xml", entries=entries)
+    return Response(body, mimetype="application/xml")
+
+
+def feed() -> Response | str:
+    lib = current_library()
+    if (hit := cached(f"feed|{lib.version}", _loaded_at())) is not None:
+        return hit
+    docs = [d for d in lib.articles.values()][:30]
+    updated = max((_stamp(d.updated or d.date) for d in docs), default=_loaded_at())
+    body = render_template("public/feed.xml", docs=docs, updated=updated, stamp=_stamp)
+    return Response(body, mimetype="application/atom+xml")
+
+
+def _stamp(d: date | None) -> datetime:
+    return datetime.combine(d or date(2000, 1, 1), time(0, 0), tzinfo=UTC)
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint with path words in the site's language."""
+    language = app.extensions["cabos.content"].library.site.language
+    words = PATHS.get(language, PATHS["es"])
+    bp = Blueprint("public", __name__)
+    for rule, view in [
+        ("/", home),
+        ("/robots.txt", robots),
+        ("/brand.css", brand_css),
+        ("/sitemap.xml", sitemap),
+        ("/feed.xml", feed),
+        (f"/{words['problems']}/<slug>", problem),
+        (f"/{words['articles']}/", article_index),
+        (f"/{words['articles']}/<slug>", article),
+        ("/<slug>", page),
+    ]:
+        bp.add_url_rule(rule, view.__name__, view, methods=["GET"])
+    bp.after_app_request(_conditional_headers)
+    app.config.setdefault("ASSET_VERSION", _asset_version(app))
+    app.config["PATHS"] = words
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(site_url=site_url, document_url=document_url)
+    app.jinja_env.filters["format_date_long"] = lambda d: format_date(d, "long")
+    app.context_processor(lambda: {"lib": current_library(), "site": current_library().site})
+
+
+def _asset_version(app: Flask) -> str:
+    """Changes whenever a template or static file changes, so ETags follow deploys."""
+    h = hashlib.sha256()
+    for folder in (app.template_folder, app.static_folder):
+        for p in sorted(Path(str(folder)).rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p}{st.st_mtime_ns}{st.st_size}".encode())
+    return h.hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""Visitors, readings and events: what each person reads and how deeply."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up everything and run the whole test suite: on SQLite, then on PostgreSQL.
+# PostgreSQL: uses CABOS_TEST_DATABASE_URL if set, else the local server on its
+# Unix socket (started if installed and stopped). Arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+echo "== tests on SQLite"
+.venv/bin/python -m pytest "$@"
+url=${CABOS_TEST_DATABASE_URL:-$(scripts/postgres.sh)}
+if [ -n "$url" ]; then
+  echo "== tests on PostgreSQL"
+  CABOS_TEST_DATABASE_URL=$url .venv/bin/python -m pytest "$@"
+else
+  echo "== PostgreSQL not available: skipped the PostgreSQL run (set CABOS_TEST_DATABASE_URL)"
+fi
