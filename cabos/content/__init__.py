@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask, current_app
+from werkzeug.http import http_date
 
 from cabos.content.library import Library
 from cabos.content.loader import Extension, LibraryLoader, load_library
@@ -29,8 +30,12 @@ class ContentStore:
         self._checked = 0.0
         self._stamp = self.loader.stamp()
         self.library = self.loader.load()
-        self.loaded_at = datetime.now(UTC).replace(microsecond=0)
+        self._mark_loaded()
         self._log_issues()
+
+    def _mark_loaded(self) -> None:
+        self.loaded_at = datetime.now(UTC).replace(microsecond=0)
+        self.loaded_at_http = http_date(self.loaded_at)
 
     def current(self) -> Library:
         if self.reload_enabled and time.monotonic() - self._checked > 1.0:
@@ -46,7 +51,7 @@ class ContentStore:
                 return False
             self._stamp = stamp
             self.library = self.loader.load()
-            self.loaded_at = datetime.now(UTC).replace(microsecond=0)
+            self._mark_loaded()
             self._log_issues()
             return True
 

@@ -1,4 +1,4 @@
-"""Markdown to HTML: CommonMark plus tables, footnotes and heading anchors."""
+"""Markdown to HTML: CommonMark plus tables, footnotes, task lists and heading anchors."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.tasklists import tasklists_plugin
 
 from cabos.content.model import Heading
 
@@ -32,6 +33,7 @@ def make_markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin)
+    md.use(tasklists_plugin)  # '- [ ] step' checklists, common in guides
     md.use(anchors_plugin, min_level=2, max_level=4, slug_func=slugify)
     return md
 

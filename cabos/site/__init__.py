@@ -12,6 +12,7 @@ from flask import Flask
 from cabos import config as settings
 from cabos import content, db
 from cabos.site import errors, i18n, public
+from cabos.site.sessions import SessionInterface
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -25,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _development_secret(Path(app.instance_path))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    app.session_interface = SessionInterface()
     db.init_app(app)
     content.init_app(app)
     i18n.init_app(app)

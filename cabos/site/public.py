@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
-from flask_babel import format_date
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+from flask_babel import format_date
 
 from cabos.content import Document, current_library
 from cabos.content.library import Library
@@ -25,80 +28,83 @@ def site_url(path: str = "") -> str:
     return base.rstrip("/") + path
 
 
-def cached(body_key: str, last_modified: datetime) -> Response | None:
-    """Answer 304 when the client's copy is current; else None."""
-    etag = hashlib.sha256(f"{body_key}|{current_app.config['ASSET_VERSION']}".encode()).hexdigest()[:32]
-    probe = Response()
-    probe.set_etag(etag)
-    probe.last_modified = last_modified
-    probe.cache_control.no_cache = True
-    probe.make_conditional(request)
-    if probe.status_code == 304:
-        return probe
-    request.environ["cabos.etag"] = etag
-    request.environ["cabos.last_modified"] = last_modified
-    return None
+class PageCache:
+    """Rendered public pages, shared by every visitor: they are identical for all.
+
+    Keys carry the library version and the asset version, so a content edit or
+    a deploy simply stops hitting old entries; least recently used go first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, render: Callable[[], str]) -> tuple[bytes, str]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        body = render().encode()
+        entry = (body, hashlib.sha256(body).hexdigest()[:32])
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return entry
 
 
-def _conditional_headers(response: Response) -> Response:
-    etag = request.environ.get("cabos.etag")
-    if etag and response.status_code == 200:
-        response.set_etag(etag)
-        response.last_modified = request.environ["cabos.last_modified"]
-        response.cache_control.no_cache = True
+def serve(key: str, render: Callable[[], str], mimetype: str = "text/html") -> Response:
+    """A cached page with a strong ETag and Last-Modified; 304 when the client is current."""
+    lib = current_library()
+    cache: PageCache = current_app.extensions["cabos.page_cache"]
+    body, etag = cache.get(f"{key}|{lib.version}|{current_app.config['ASSET_VERSION']}", render)
+    store = current_app.extensions["cabos.content"]
+    response = Response(body, mimetype=mimetype, headers=[
+        ("ETag", f'"{etag}"'), ("Last-Modified", store.loaded_at_http), ("Cache-Control", "no-cache")])
+    environ = request.environ
+    if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+        response.make_conditional(request)
     return response
 
 
-def _loaded_at() -> datetime:
-    return current_app.extensions["cabos.content"].loaded_at
-
-
-def home() -> Response | str:
+def home() -> Response:
     lib = current_library()
-    if (hit := cached(f"home|{lib.version}", _loaded_at())) is not None:
-        return hit
     problems = [(p, lib.articles_for(p.slug), lib.guides_for(p.slug)) for p in lib.problems.values()]
-    latest = list(lib.articles.values())[:6]
-    return render_template("public/home.html", problems=problems, latest=latest)
+    return serve("home", lambda: render_template("public/home.html", problems=problems,
+                                                 latest=list(lib.articles.values())[:6]))
 
 
-def problem(slug: str) -> Response | str:
+def problem(slug: str) -> Response:
     lib = current_library()
     prob = lib.problems.get(slug)
     if prob is None:
         abort(404)
-    if (hit := cached(f"problem|{slug}|{lib.version}", _loaded_at())) is not None:
-        return hit
-    return render_template("public/problem.html", problem=prob, stages=lib.by_stage(slug),
-                           guides=lib.guides_for(slug))
+    return serve(f"problem|{slug}", lambda: render_template(
+        "public/problem.html", problem=prob, stages=lib.by_stage(slug), guides=lib.guides_for(slug)))
 
 
-def article_index() -> Response | str:
+def article_index() -> Response:
     lib = current_library()
-    if (hit := cached(f"articles|{lib.version}", _loaded_at())) is not None:
-        return hit
-    return render_template("public/articles.html", articles=list(lib.articles.values()))
+    return serve("articles", lambda: render_template("public/articles.html", articles=list(lib.articles.values())))
 
 
-def article(slug: str) -> Response | str:
+def article(slug: str) -> Response:
     lib = current_library()
     doc = lib.articles.get(slug)
     if doc is None:
         abort(404)
-    if (hit := cached(f"article|{doc.slug}|{lib.version}", _loaded_at())) is not None:
-        return hit
-    return render_template("public/article.html", doc=doc, related=lib.related(doc),
-                           guide=lib.guide_for(doc))
+    return serve(f"article|{slug}", lambda: render_template(
+        "public/article.html", doc=doc, related=lib.related(doc), guide=lib.guide_for(doc)))
 
 
-def page(slug: str) -> Response | str:
+def page(slug: str) -> Response:
     lib = current_library()
     doc = lib.pages.get(slug)
     if doc is None:
         abort(404)
-    if (hit := cached(f"page|{slug}|{lib.version}", _loaded_at())) is not None:
-        return hit
-    return render_template("public/page.html", doc=doc)
+    return serve(f"page|{slug}", lambda: render_template("public/page.html", doc=doc))
 
 
 def brand_css() -> Response:
@@ -132,25 +138,25 @@ def document_url(doc: Document, external: bool = False) -> str:
     return site_url(path) if external else path
 
 
-def sitemap() -> Response | str:
+def sitemap() -> Response:
     lib = current_library()
-    if (hit := cached(f"sitemap|{lib.version}", _loaded_at())) is not None:
-        return hit
-    entries = [(site_url(url_for("public.home")), None)]
-    entries += [(site_url(url_for("public.problem", slug=p)), None) for p in lib.problems]
-    entries += [(document_url(d, external=True), d.updated or d.date) for d in _all_documents(lib)]
-    body = render_template("public/sitemap.xml", entries=entries)
-    return Response(body, mimetype="application/xml")
+
+    def render() -> str:
+        entries = [(site_url(url_for("public.home")), None)]
+        entries += [(site_url(url_for("public.problem", slug=p)), None) for p in lib.problems]
+        entries += [(document_url(d, external=True), d.updated or d.date) for d in _all_documents(lib)]
+        return render_template("public/sitemap.xml", entries=entries)
+
+    return serve("sitemap", render, "application/xml")
 
 
-def feed() -> Response | str:
+def feed() -> Response:
     lib = current_library()
-    if (hit := cached(f"feed|{lib.version}", _loaded_at())) is not None:
-        return hit
-    docs = [d for d in lib.articles.values()][:30]
-    updated = max((_stamp(d.updated or d.date) for d in docs), default=_loaded_at())
-    body = render_template("public/feed.xml", docs=docs, updated=updated, stamp=_stamp)
-    return Response(body, mimetype="application/atom+xml")
+    docs = list(lib.articles.values())[:30]
+    updated = max((_stamp(d.updated or d.date) for d in docs),
+                  default=current_app.extensions["cabos.content"].loaded_at)
+    return serve("feed", lambda: render_template("public/feed.xml", docs=docs, updated=updated, stamp=_stamp),
+                 "application/atom+xml")
 
 
 def _stamp(d: date | None) -> datetime:
@@ -174,7 +180,7 @@ def init_app(app: Flask) -> None:
         ("/<slug>", page),
     ]:
         bp.add_url_rule(rule, view.__name__, view, methods=["GET"])
-    bp.after_app_request(_conditional_headers)
+    app.extensions["cabos.page_cache"] = PageCache()
     app.config.setdefault("ASSET_VERSION", _asset_version(app))
     app.config["PATHS"] = words
     app.register_blueprint(bp)

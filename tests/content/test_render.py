@@ -46,3 +46,8 @@ def test_duplicate_headings_get_distinct_anchors() -> None:
     out = Renderer().render("## Paso\n\n## Paso\n")
     anchors = [h.anchor for h in out.toc]
     assert len(set(anchors)) == 2
+
+
+def test_task_lists_render_as_checkboxes() -> None:
+    out = Renderer().render("- [ ] count\n- [x] label\n")
+    assert out.html.count('type="checkbox"') == 2 and "checked" in out.html
