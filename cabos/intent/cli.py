@@ -1,0 +1,120 @@
+"""`cabos intent …`: recompute everyone, replay candidate rules, explain one contact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from cabos import db
+from cabos.contacts.models import Contact
+from cabos.content import current_library
+from cabos.content.library import Library
+from cabos.intent import explain
+from cabos.intent.replay import render, replay
+from cabos.intent.rules import FILE, rules_of
+from cabos.intent.rulesfile import load_rules_file
+from cabos.intent.scoring import assess
+from cabos.intent.store import contact_readings, current_state, fields_of, history, recompute, recompute_visitors
+
+
+@click.group("intent")
+def intent_group() -> None:
+    """Intent: interest by problem, fit grade, information or purchase mode."""
+
+
+def _warn_if_broken(library: Library) -> None:
+    broken = [i for i in library.errors if i.file == FILE]
+    if broken:
+        click.secho(f"{FILE} has {len(broken)} errors (run `cabos check`): using the last valid rules", fg="yellow")
+
+
+@intent_group.command("recompute")
+@click.option("--visitors", is_flag=True, help="Also re-score anonymous visitors' interest profiles.")
+@click.option("--batch-size", default=1000, show_default=True, help="Contacts per transaction.")
+@with_appcontext
+def recompute_command(visitors: bool, batch_size: int) -> None:
+    """Re-score every contact (after intent.yml changed) and record who changed mode or grade."""
+    library = current_library()
+    _warn_if_broken(library)
+    rules = rules_of(library)
+    now = db.utcnow()
+    session = db.database().sessions()
+    try:
+        progress = None
+        for progress in recompute(session, rules, now, batch_size):
+            session.commit()
+        visitor_count = 0
+        if visitors:
+            for visitor_count in recompute_visitors(session, rules, now, batch_size):
+                session.commit()
+    finally:
+        session.close()
+    contacts = progress.contacts if progress else 0
+    click.echo(f"recomputed {contacts:,} contacts with {rules.source} (rules {rules.version})"
+               + (f" and {visitor_count:,} visitors" if visitors else ""))
+    for (kind, before, after), count in sorted((progress.moves if progress else {}).items(),
+                                               key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
+        click.echo(f"  {kind} {before or '—'} → {after or '—'}: {count:,}")
+
+
+@intent_group.command("replay")
+@click.option("--rules", "rules_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Candidate rules file (same format as intent.yml).")
+@click.option("--sample", default=5, show_default=True, help="Contacts shown per kind of move.")
+@with_appcontext
+def replay_command(rules_file: str, sample: int) -> None:
+    """Show how many contacts candidate rules would move, and who and why; changes nothing."""
+    library = current_library()
+    _warn_if_broken(library)
+    candidate, issues = load_rules_file(Path(rules_file), library)
+    for issue in issues:
+        click.secho(str(issue), fg="red" if issue.severity == "error" else "yellow")
+    if candidate is None:
+        click.secho(f"{rules_file} has errors: nothing replayed", fg="red", bold=True)
+        sys.exit(1)
+    session = db.database().sessions()
+    try:
+        report = replay(session, rules_of(library), candidate, db.utcnow(), sample)
+    finally:
+        session.rollback()  # read-only by construction; make it so even if that changes
+        session.close()
+    for line in render(report, rules_of(library), candidate, library):
+        click.echo(line)
+
+
+@intent_group.command("explain")
+@click.argument("email")
+@with_appcontext
+def explain_command(email: str) -> None:
+    """Say why a contact is in their mode and grade: readings, signals, fit rules, history."""
+    library = current_library()
+    rules = rules_of(library)
+    now = db.utcnow()
+    with db.session_scope() as session:
+        contact = session.scalar(select(Contact).where(func.lower(Contact.email) == email.strip().lower()))
+        if contact is None:
+            click.secho(f"no contact with email {email}", fg="red")
+            sys.exit(1)
+        state = current_state(session, contact.id, now, rules)
+        if state is None:
+            click.echo("(not scored yet: scored now, nothing stored)")
+            assessment = assess(contact_readings(session, contact.id), fields_of(contact), rules, now)
+        else:
+            assessment = state.assessment
+        click.echo(f"{contact.email}: {assessment.mode} mode, grade {assessment.grade}, "
+                   f"score {explain.num(assessment.score)}")
+        for line in explain.summary(assessment, rules, library):
+            click.echo(f"  {line}")
+        if assessment.items:
+            click.echo("Readings that count:")
+            for line in explain.details(assessment, library):
+                click.echo(f"  {line}")
+        changes = history(session, contact.id)
+        if changes:
+            click.echo("History:")
+            for c in changes:
+                click.echo(f"  {explain.describe_change(c.kind, c.from_value, c.to_value, c.occurred_at, c.cause)}")

@@ -1,0 +1,189 @@
+"""The intent rules as a frozen value: scoring, purchase mode, fit and handoff, with their defaults.
+
+``cabos.intent.rulesfile`` reads and checks ``content/intent.yml`` into a
+``Rules``; the loaded rules travel with the content library
+(``library.sections["intent"]``), so they reload, and stay valid, with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from flask import current_app
+
+from cabos.contacts.models import Contact
+from cabos.content.library import Library
+
+SECTION = "intent"  # the library section the loader extension fills
+FILE = "intent.yml"
+GRADES = ("A", "B", "C", "D")  # best first; D is everyone below C
+MODES = ("information", "purchase")
+CONTENT_KINDS = ("article", "guide", "page")
+CONDITIONS = ("equals", "in", "contains", "between", "present")
+# Contact columns a fit rule may look at, plus the domain of the address.
+DERIVED_FIELDS = ("email_domain",)
+_NOT_PROFILE = {"id", "custom", "consent_at", "consent_text", "first_touch", "latest_touch",
+                "created_at", "updated_at"}
+
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A hand-raiser: reading (or downloading, or submitting) this content adds points."""
+
+    kind: str
+    slug: str
+    points: float
+    label: str
+    evidence: bool = False  # also counts as recent purchase evidence
+
+
+@dataclass(frozen=True)
+class FitRule:
+    """A condition on one contact field and the points it gives."""
+
+    field: str
+    condition: str
+    value: Any
+    points: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    stage_weights: Mapping[str, float]
+    stages: tuple[str, ...]  # journey order, from site.yml
+    full_read_seconds: float
+    curve: tuple[tuple[float, float], ...]  # (seconds, share) from (0, 0) to (full_read_seconds, 1)
+    download_share: float
+    half_life_days: float
+    signals: Mapping[tuple[str, str], Signal]
+    threshold: float
+    evidence_stages: frozenset[str]
+    evidence_days: float
+    evidence_min_readings: int
+    evidence_min_share: float
+    fit_rules: tuple[FitRule, ...]
+    grade_thresholds: tuple[tuple[str, float], ...]  # (A, 65), (B, 40), (C, 20)
+    handoff_min_grade: str
+    max_score: float = math.inf
+    source: str = "defaults"
+    version: str = field(default="", compare=False)
+
+    def weight(self, stage: str | None) -> float:
+        return self.stage_weights.get(stage or "", 0.0)
+
+
+# --- defaults ---------------------------------------------------------------------------
+
+DEFAULT_WEIGHTS = {"learn": 1.0, "compare": 4.0, "decide": 10.0}
+DEFAULT_CURVE = ((0.0, 0.0), (10.0, 0.05), (30.0, 0.25), (90.0, 0.7), (180.0, 1.0))
+DEFAULTS: dict[str, Any] = {
+    "half_life_days": 14.0,
+    "full_read_seconds": 180.0,
+    "download_share": 1.0,
+    "threshold": 20.0,
+    "evidence_days": 14.0,
+    "evidence_min_readings": 1,
+    "evidence_min_share": 0.25,
+    "grades": (("A", 65.0), ("B", 40.0), ("C", 20.0)),
+    "handoff_min_grade": "B",
+}
+
+
+def default_weight(stages: tuple[str, ...], stage: str) -> float:
+    """learn/compare/decide have known weights; other journeys rise from first to last."""
+    if stage in DEFAULT_WEIGHTS:
+        return DEFAULT_WEIGHTS[stage]
+    pos = stages.index(stage)
+    return 1.0 if pos == 0 else 10.0 if pos == len(stages) - 1 else 4.0
+
+
+def default_rules(library: Library) -> Rules:
+    """The rules that apply when the content folder has no intent.yml."""
+    stages = library.site.stage_slugs
+    return finish_rules(Rules(
+        stage_weights=MappingProxyType({s: default_weight(stages, s) for s in stages}),
+        stages=stages,
+        full_read_seconds=DEFAULTS["full_read_seconds"],
+        curve=DEFAULT_CURVE,
+        download_share=DEFAULTS["download_share"],
+        half_life_days=DEFAULTS["half_life_days"],
+        signals=MappingProxyType({}),
+        threshold=DEFAULTS["threshold"],
+        evidence_stages=frozenset(stages[-1:]),
+        evidence_days=DEFAULTS["evidence_days"],
+        evidence_min_readings=DEFAULTS["evidence_min_readings"],
+        evidence_min_share=DEFAULTS["evidence_min_share"],
+        fit_rules=(),
+        grade_thresholds=DEFAULTS["grades"],
+        handoff_min_grade=DEFAULTS["handoff_min_grade"],
+    ), library, "defaults")
+
+
+def finish_rules(rules: Rules, library: Library, source: str) -> Rules:
+    return replace(rules, max_score=max_score(rules, library), source=source, version=_digest(rules))
+
+
+def _digest(rules: Rules) -> str:
+    """A stable fingerprint of what the rules decide (same rules, same digest, in any process)."""
+    canonical = {
+        "weights": sorted(rules.stage_weights.items()), "curve": rules.curve, "download": rules.download_share,
+        "half_life": rules.half_life_days, "threshold": rules.threshold,
+        "signals": sorted((k, s.points, s.evidence) for k, s in rules.signals.items()),
+        "evidence": [sorted(rules.evidence_stages), rules.evidence_days, rules.evidence_min_readings,
+                     rules.evidence_min_share],
+        "fit": [(r.field, r.condition, r.value, r.points) for r in rules.fit_rules],
+        "grades": rules.grade_thresholds, "handoff": rules.handoff_min_grade,
+    }
+    return hashlib.sha256(json.dumps(canonical, default=list).encode()).hexdigest()[:16]
+
+
+def max_score(rules: Rules, library: Library) -> float:
+    """The most any reader could score: every published item read in full today, every signal."""
+    total = 0.0
+    for kind, docs in (("article", library.articles), ("guide", library.guides), ("page", library.pages)):
+        for doc in docs.values():
+            share = max(1.0, rules.download_share) if kind == "guide" else 1.0
+            weight = rules.weight(doc.stage) if kind != "page" else 0.0
+            signal = rules.signals.get((kind, doc.slug))
+            total += weight * share + (signal.points if signal else 0.0)
+    return total
+
+
+def max_fit_points(rules: Rules) -> float:
+    return sum(r.points for r in rules.fit_rules if r.points > 0)
+
+
+def contact_fields(library: Library) -> dict[str, tuple[str, ...]]:
+    """Fields a fit rule may use: profile columns, email_domain, custom form fields (with choices)."""
+    known: dict[str, tuple[str, ...]] = {c.name: () for c in Contact.__table__.columns if c.name not in _NOT_PROFILE}
+    known.update({name: () for name in DERIVED_FIELDS})
+    for guide in library.guides.values():
+        for ff in guide.form_fields:
+            known[ff.name] = tuple(dict.fromkeys(known.get(ff.name, ()) + ff.choices))
+    return known
+
+
+def fold(value: str) -> str:
+    """Case- and accent-insensitive form used for matching ("Almacén" == "almacen")."""
+    decomposed = unicodedata.normalize("NFKD", value.strip().casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def rules_of(library: Library, fallback: Callable[[Library], Rules] | None = None) -> Rules:
+    """The rules loaded with ``library`` (the defaults if the extension is not wired)."""
+    rules = library.sections.get(SECTION)
+    return rules if isinstance(rules, Rules) else (fallback or default_rules)(library)
+
+
+def current_rules() -> Rules:
+    """The rules of the running app: the last valid intent.yml, or the defaults."""
+    return rules_of(current_app.extensions["cabos.content"].current())
