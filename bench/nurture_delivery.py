@@ -1,0 +1,162 @@
+"""Delivery rate of the nurture outbox to a local SMTP sink, against bare smtplib.
+
+    .venv/bin/python bench/nurture_delivery.py [--messages 1000] [--senders 1 2]
+
+An aiosmtpd sink runs in its own process on loopback. The baseline sends one
+pre-rendered message N times with smtplib, one connection per message (as
+cabos's SMTP backend does). cabos then delivers N queued outbox rows: claim,
+check suppression / enrolment / intent again, render (Markdown already
+compiled; tags, signed links, layout), mark sending (committed), SMTP, mark
+sent with an ``email_sent`` event (committed) — with 1 and 2 sender processes
+on the same SQLite file. Ratio = cabos / baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import smtplib
+import socket
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cabos import db as cabos_db  # noqa: E402
+from cabos import migrate  # noqa: E402
+from cabos.contacts.models import Contact  # noqa: E402
+from cabos.nurture.models import Enrolment, OutboxMessage  # noqa: E402
+from cabos.nurture.outbox import Sender  # noqa: E402
+from cabos.site import create_app  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        return "250 OK"
+
+
+def run_sink(port: int, ready) -> None:  # type: ignore[no-untyped-def]
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def config(url: str, port: int) -> dict[str, object]:
+    return {"DATABASE_URL": url, "SECRET_KEY": "bench", "CONTENT_DIR": str(ROOT / "content"),
+            "SITE_URL": "https://www.estiba.example", "MAIL_BACKEND": "smtp", "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port, "MAIL_FROM": "hola@estiba.example", "NURTURE_CLAIM_SIZE": 20}
+
+
+def queue(url: str, port: int, n: int) -> None:
+    app = create_app(config(url, port))
+    database = cabos_db.database(app)
+    migrate.upgrade(database.engine)
+    now = cabos_db.utcnow()
+    with database.session() as session:
+        session.execute(text("DELETE FROM nurture_outbox"))
+        session.execute(text("DELETE FROM nurture_enrolments"))
+        session.execute(text("DELETE FROM contacts"))
+        session.execute(insert(Contact), [
+            {"id": i, "email": f"reader{i}@example.com", "name": f"Lectora {i}", "company": "Bench SL", "role": "",
+             "company_size": "", "country": "", "custom": {}, "consent_text": "", "first_touch": {},
+             "latest_touch": {}, "created_at": now, "updated_at": now} for i in range(1, n + 1)])
+        session.execute(insert(Enrolment), [
+            {"id": i, "contact_id": i, "sequence": "bienvenida-inventario", "round": 1, "status": "active",
+             "next_step": "siguiente-lectura", "step_index": 1, "next_due_at": now + timedelta(days=3),
+             "enrolled_at": now, "updated_at": now, "exit_reason": "", "trigger": {}} for i in range(1, n + 1)])
+        session.execute(insert(OutboxMessage), [
+            {"enrolment_id": i, "contact_id": i, "sequence": "bienvenida-inventario", "step": "inventario-bienvenida",
+             "round": 1, "email": "inventario-bienvenida", "status": "queued", "reason": "", "due_at": now,
+             "created_at": now, "next_attempt_at": now, "attempts": 0, "error": "", "data": {}}
+            for i in range(1, n + 1)])
+    database.engine.dispose()
+
+
+def sender(url: str, port: int, results, cached_ssl: bool = False) -> None:  # type: ignore[no-untyped-def]
+    if cached_ssl:
+        # What the rate would be if cabos/mail.py built its TLS context once instead of per message
+        # (it loads the system's CA certificates each time, even for a plain connection).
+        import functools
+        import ssl
+
+        ssl.create_default_context = functools.lru_cache(maxsize=1)(ssl.create_default_context)  # type: ignore[assignment]
+    app = create_app(config(url, port))
+    with app.app_context():
+        started = time.time()
+        counts = Sender(app).deliver()
+        results.put((counts.sent, started, time.time()))
+
+
+def baseline(port: int, n: int) -> float:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "hola@estiba.example", "reader@example.com", "Bench"
+    message.set_content("x" * 1500)
+    message.add_alternative("<p>" + "x" * 4000 + "</p>", subtype="html")
+    started = time.perf_counter()
+    for _ in range(n):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(message)
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--senders", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cached-ssl-context", action="store_true",
+                        help="Also measure with mail.py's per-message TLS context built once.")
+    args = parser.parse_args()
+    port = free_port()
+    ready = multiprocessing.Event()
+    sink = multiprocessing.Process(target=run_sink, args=(port, ready), daemon=True)
+    sink.start()
+    ready.wait(30)
+    url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'delivery.sqlite3'}"
+    try:
+        base = baseline(port, args.messages)
+        print("| sender | messages | messages/s | ratio to bare smtplib |")
+        print("|---|---:|---:|---:|")
+        print(f"| bare smtplib, one connection per message | {args.messages:,} | {base:,.0f} | 1.00 |")
+        runs = [(count, False) for count in args.senders]
+        runs += [(count, True) for count in args.senders] if args.cached_ssl_context else []
+        for count, cached in runs:
+            queue(url, port, args.messages)
+            results: multiprocessing.Queue[tuple[int, float, float]] = multiprocessing.Queue()
+            workers = [multiprocessing.Process(target=sender, args=(url, port, results, cached))
+                       for _ in range(count)]
+            for w in workers:
+                w.start()
+            done = [results.get(timeout=600) for _ in workers]
+            for w in workers:
+                w.join()
+            sent = sum(d[0] for d in done)
+            rate = sent / (max(d[2] for d in done) - min(d[1] for d in done))
+            label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} (SQLite)"
+            label += ", TLS context built once" if cached else ""
+            print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} |")
+    finally:
+        sink.terminate()
+
+
+if __name__ == "__main__":
+    main()

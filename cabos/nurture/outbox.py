@@ -1,0 +1,426 @@
+"""The outbox sender: claim rows, check again, mark them sending, deliver over SMTP, mark them sent.
+
+Each send is at most once. A row moves queued → claimed → sending → sent, and
+every move is a compare-and-set on (status, claimed_by) committed on its own:
+
+- *claim*: a batch of queued rows becomes ``claimed`` by this sender
+  (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``, the
+  single-writer lock), so concurrent senders never take the same row;
+- *sending*: just before the SMTP conversation, in one transaction, the row is
+  checked again (suppression, the enrolment still running, purchase mode, how
+  late it is) and marked ``sending``; only then does the conversation start;
+- *sent*: after the server accepted it, with its Message-ID.
+
+If a sender dies, a ``claimed`` row was never attempted: once its claim is
+older than NURTURE_CLAIM_TIMEOUT it goes back to the queue. A ``sending`` row
+may or may not have reached the server: after NURTURE_STUCK_AFTER it becomes
+``unknown`` and is **never resent automatically**; staff see it
+(``cabos nurture stuck``) and decide. Temporary failures (a 4xx answer, a
+refused connection) retry with exponential backoff; a timeout or a dropped
+connection after the message was handed over is ambiguous, so it is
+``unknown`` too. A 5xx for the recipient fails that row only and suppresses
+the address.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import smtplib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from typing import Any
+
+from flask import Flask
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cabos import db, mail
+from cabos.contacts.models import Contact, Suppression
+from cabos.contacts.privacy import email_hash
+from cabos.content.library import Library
+from cabos.intent.rules import rules_of
+from cabos.intent.scoring import should_hand_off
+from cabos.intent.store import current_state
+from cabos.nurture.emails import Composed, Values, compose, recipient
+from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
+from cabos.nurture.links import click_token, unsubscribe_token
+from cabos.nurture.models import (
+    CANCELLED,
+    CLAIMED,
+    EXITED,
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNKNOWN,
+    Enrolment,
+    OutboxMessage,
+)
+from cabos.nurture.scheduler import begin_write, is_postgres
+from cabos.nurture.sequences import nurture_of
+from cabos.tracking.models import Event
+
+log = logging.getLogger("cabos.nurture.outbox")
+
+
+# --- composing ------------------------------------------------------------------------------------------
+
+
+class Composer:
+    """Renders outbox rows into messages for one library (built once per tick)."""
+
+    def __init__(self, app: Flask, library: Library) -> None:
+        self.app = app
+        self.library = library
+        self.nurture = nurture_of(library)
+        self.base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
+        # Paths only: a worker has no request to build URLs from.
+        self.adapter = app.url_map.bind("localhost")
+        self.layout = app.jinja_env.get_template("nurture/email.html")
+        self.secret = str(app.secret_key)
+        self.domain = str(app.config["MAIL_FROM"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        return self.base_url + self.adapter.build(endpoint, values)
+
+    def article_url(self, slug: str) -> str:
+        return self.url("public.article", slug=slug)
+
+    def values(self, contact: Contact, data: dict[str, Any]) -> Values | None:
+        """Tag values for this contact; None if the chosen article is no longer published."""
+        slug = (data or {}).get("article")
+        article = self.library.articles.get(slug) if slug else None
+        if slug and article is None:
+            return None
+        return Values(contact.name, contact.company, article, self.article_url(article.slug) if article else "")
+
+    def compose(self, row_id: int, email_slug: str, contact: Contact, values: Values,
+                tracked: bool = True) -> Composed:
+        """The message for one outbox row; ``tracked=False`` keeps links as written (previews)."""
+        email = self.nurture.emails[email_slug]
+
+        def track(url: str) -> str:
+            return self.url("nurture.click", token=click_token(self.secret, row_id, url)) if tracked else url
+
+        unsubscribe = self.url("nurture.unsubscribe",
+                               token=unsubscribe_token(self.secret, row_id, contact.id, contact.email))
+        footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
+                            _("To stop receiving these emails: %(url)s", url=unsubscribe)])
+        headers = {"Message-ID": make_msgid(idstring=f"nurture.{row_id}", domain=self.domain),
+                   "X-Cabos-Outbox": str(row_id)}
+        return compose(subject=email.subject, preheader=email.preheader, template=email.template, values=values,
+                       site=self.library.site, base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
+                       to=recipient(contact.name, contact.email), wrap=self.layout.render, footer=footer,
+                       headers=headers)
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch_size: int
+    max_late: timedelta
+    claim_timeout: timedelta
+    stuck_after: timedelta
+    retry_attempts: int
+    retry_base: timedelta
+    retry_max: timedelta
+
+    @classmethod
+    def from_config(cls, config: Any) -> Policy:
+        return cls(
+            batch_size=max(1, int(config["NURTURE_CLAIM_SIZE"])),
+            max_late=timedelta(hours=float(config["NURTURE_MAX_LATENESS_HOURS"])),
+            claim_timeout=timedelta(seconds=float(config["NURTURE_CLAIM_TIMEOUT"])),
+            stuck_after=timedelta(seconds=float(config["NURTURE_STUCK_AFTER"])),
+            retry_attempts=max(1, int(config["NURTURE_RETRY_ATTEMPTS"])),
+            retry_base=timedelta(seconds=float(config["NURTURE_RETRY_BASE"])),
+            retry_max=timedelta(seconds=float(config["NURTURE_RETRY_MAX"])),
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Doubling waits: base, 2×base, 4×base … capped at NURTURE_RETRY_MAX."""
+        return min(self.retry_base * (2 ** max(attempts - 1, 0)), self.retry_max)
+
+
+@dataclass
+class SendCounts:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    lost: int = 0  # another sender took the row over (our claim had expired)
+    released: int = 0
+    requeued: int = 0  # claims of dead senders given back to the queue
+    stuck: int = 0  # rows found sending for too long: now unknown
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str, reason: str = "") -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        if reason:
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+
+
+# --- the sender ------------------------------------------------------------------------------------------
+
+
+def _retry_safe(exc: mail.MailError) -> bool:
+    """The server surely did not take the message: it said 4xx, or we never got a conversation."""
+    if exc.code is not None and 400 <= exc.code < 500:
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, (ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
+                              smtplib.SMTPAuthenticationError, smtplib.SMTPHeloError))
+
+
+class Sender:
+    """One sender process: claims rows under its own id and sends them one by one."""
+
+    def __init__(self, app: Flask, library: Library | None = None, sender_id: str | None = None,
+                 clock: Callable[[], datetime] = db.utcnow) -> None:
+        self.app = app
+        self.clock = clock
+        self.database = db.database(app)
+        self.id = sender_id or secrets.token_hex(8)
+        self.policy = Policy.from_config(app.config)
+        self.library = library or app.extensions["cabos.content"].current()
+        self.composer = Composer(app, self.library)
+        self.rules = rules_of(self.library)
+
+    # -- housekeeping --
+
+    def recover(self, now: datetime, counts: SendCounts | None = None) -> SendCounts:
+        """Requeue claims of senders that died before trying; mark rows sending for too long unknown."""
+        counts = counts or SendCounts()
+        with self.database.session() as session:
+            begin_write(session)
+            counts.requeued += session.execute(
+                update(OutboxMessage).where(OutboxMessage.status == CLAIMED,
+                                            OutboxMessage.claimed_at < now - self.policy.claim_timeout)
+                .values(status=QUEUED, claimed_by=None, claimed_at=None)).rowcount or 0
+            stuck = session.execute(
+                update(OutboxMessage).where(OutboxMessage.status == SENDING,
+                                            OutboxMessage.sending_at < now - self.policy.stuck_after)
+                .values(status=UNKNOWN, reason="sender_lost",
+                        error="the sender stopped while sending; it may or may not have been delivered")
+            ).rowcount or 0
+        if stuck:
+            log.warning("nurture: %s sends left 'sending' by a stopped sender are now 'unknown' "
+                        "(never resent automatically; see `cabos nurture stuck`)", stuck)
+        counts.stuck += stuck
+        return counts
+
+    def claim(self, now: datetime) -> list[int]:
+        """Take a batch of ready rows for this sender."""
+        with self.database.session() as session:
+            begin_write(session)
+            query = (select(OutboxMessage.id).where(OutboxMessage.status == QUEUED,
+                                                     OutboxMessage.next_attempt_at <= now)
+                     .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(self.policy.batch_size))
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.scalars(query))
+            if ids:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == QUEUED)
+                                .values(status=CLAIMED, claimed_by=self.id, claimed_at=now))
+        return ids
+
+    def release(self, ids: list[int]) -> int:
+        """Give rows this sender claimed but will not try back to the queue (a clean stop)."""
+        if not ids:
+            return 0
+        with self.database.session() as session:
+            begin_write(session)
+            return session.execute(update(OutboxMessage).where(
+                OutboxMessage.id.in_(ids), OutboxMessage.status == CLAIMED, OutboxMessage.claimed_by == self.id)
+                .values(status=QUEUED, claimed_by=None, claimed_at=None)).rowcount or 0
+
+    def deliver(self, stop: Any = None, limit: int | None = None) -> SendCounts:
+        """Claim and send until nothing is ready (or ``stop()`` says so, or ``limit`` sends were tried)."""
+        counts = SendCounts()
+        tried = 0
+        while not (stop and stop()):
+            ids = self.claim(self.clock())
+            if not ids:
+                break
+            for i, row_id in enumerate(ids):
+                if (stop and stop()) or (limit is not None and tried >= limit):
+                    counts.released += self.release(ids[i:])
+                    return counts
+                outcome, reason = self.send_one(row_id)
+                counts.add(outcome, reason)
+                tried += 1
+        return counts
+
+    # -- one row --
+
+    def send_one(self, row_id: int) -> tuple[str, str]:
+        """Check, mark sending, deliver, mark sent: returns (outcome, reason)."""
+        prepared = self._prepare(row_id)
+        if isinstance(prepared, tuple):
+            return prepared
+        composed = prepared
+        try:
+            message_id = mail.send(composed.message, self.app)
+        except mail.PermanentMailError as exc:
+            return self._failed(row_id, exc)
+        except mail.TemporaryMailError as exc:
+            return self._temporary(row_id, exc)
+        except Exception as exc:  # we cannot tell whether the server got it
+            log.exception("nurture: unexpected error sending outbox row %s", row_id)
+            return self._finish(row_id, UNKNOWN, "error", str(exc)[:500])
+        return self._sent(row_id, message_id)
+
+    def _prepare(self, row_id: int) -> Composed | tuple[str, str]:
+        now = self.clock()
+        with self.database.session() as session:
+            begin_write(session)
+            query = select(OutboxMessage).where(OutboxMessage.id == row_id)
+            if is_postgres(session):
+                query = query.with_for_update()
+            row = session.scalars(query).one_or_none()
+            if row is None or row.status != CLAIMED or row.claimed_by != self.id:
+                return "lost", ""
+            contact = session.get(Contact, row.contact_id)
+            enrolment = session.get(Enrolment, row.enrolment_id)
+            verdict = self._check(session, row, contact, enrolment, now)
+            if verdict:
+                status, reason = verdict
+                row.status, row.reason, row.claimed_by = status, reason, None
+                return ("cancelled" if status == CANCELLED else "skipped"), reason
+            assert contact is not None
+            values = self.composer.values(contact, row.data)
+            if values is None:
+                row.status, row.reason, row.claimed_by = SKIPPED, "article_gone", None
+                return "skipped", "article_gone"
+            try:
+                composed = self.composer.compose(row.id, row.email, contact, values)
+            except Exception as exc:  # a content mistake: nothing was sent, nothing will be
+                log.exception("nurture: cannot render %s for outbox row %s", row.email, row.id)
+                row.status, row.reason, row.error, row.claimed_by = FAILED, "render", str(exc)[:500], None
+                return "failed", "render"
+            # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
+            row.status, row.sending_at, row.attempts = SENDING, now, row.attempts + 1
+        return composed
+
+    def _check(self, session: Session, row: OutboxMessage, contact: Contact | None, enrolment: Enrolment | None,
+               now: datetime) -> tuple[str, str] | None:
+        """Why this row must not be sent now, checked in the transaction that marks it sending."""
+        if contact is None or enrolment is None:
+            return CANCELLED, "erased"
+        if session.get(Suppression, email_hash(contact.email)) is not None:
+            return CANCELLED, "unsubscribe"
+        if enrolment.status == EXITED:
+            return CANCELLED, enrolment.exit_reason or "exited"
+        sequence = self.composer.nurture.sequences.get(row.sequence)
+        if row.email not in self.composer.nurture.emails:
+            return SKIPPED, "missing_email"
+        state = current_state(session, contact.id, now, self.rules)
+        if state is not None and state.mode == "purchase" and state.mode_since >= enrolment.enrolled_at:
+            # Switched to purchase mode after this step was queued and nobody stopped it yet.
+            if should_hand_off(state.assessment, self.rules):
+                hand_off(session, contact, state.assessment, now, "nurture")
+                return CANCELLED, "handoff"
+            if sequence is None or "purchase_mode" in sequence.exits:
+                exit_sequences(session, contact.id, "purchase_mode", now, purchase_exits(self.composer.nurture))
+                return CANCELLED, "purchase_mode"
+        if now - row.due_at > self.policy.max_late:
+            return SKIPPED, "late"
+        return None
+
+    def _finish(self, row_id: int, status: str, reason: str, error: str = "", **values: Any) -> tuple[str, str]:
+        with self.database.session() as session:
+            begin_write(session)
+            changed = session.execute(update(OutboxMessage).where(
+                OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.id,
+                OutboxMessage.status.in_((SENDING, UNKNOWN)))
+                .values(status=status, reason=reason, error=error[:500], **values)).rowcount
+        return ({SENT: "sent", FAILED: "failed", UNKNOWN: "unknown", QUEUED: "retried"}[status] if changed else "lost",
+                reason)
+
+    def _sent(self, row_id: int, message_id: str) -> tuple[str, str]:
+        now = self.clock()
+        with self.database.session() as session:
+            begin_write(session)
+            # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
+            changed = session.execute(update(OutboxMessage).where(
+                OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.id,
+                OutboxMessage.status.in_((SENDING, UNKNOWN)))
+                .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
+            if changed:
+                row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
+                                             OutboxMessage.email, OutboxMessage.data)
+                                      .where(OutboxMessage.id == row_id)).one()
+                session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
+                    "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
+                    "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))
+        return ("sent" if changed else "lost"), ""
+
+    def _temporary(self, row_id: int, exc: mail.TemporaryMailError) -> tuple[str, str]:
+        if not _retry_safe(exc):
+            log.warning("nurture: outbox row %s: %s (it may have been delivered: marked unknown)", row_id, exc)
+            return self._finish(row_id, UNKNOWN, "ambiguous", str(exc))
+        with self.database.session() as session:
+            attempts = session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == row_id)) or 1
+        if attempts >= self.policy.retry_attempts:
+            return self._finish(row_id, FAILED, "temporary", f"gave up after {attempts} attempts: {exc}")
+        return self._finish(row_id, QUEUED, "retry", str(exc), claimed_by=None, claimed_at=None,
+                            next_attempt_at=self.clock() + self.policy.backoff(attempts))
+
+    def _failed(self, row_id: int, exc: mail.PermanentMailError) -> tuple[str, str]:
+        now = self.clock()
+        outcome = self._finish(row_id, FAILED, "rejected", str(exc))
+        if exc.recipients and outcome[0] == "failed":
+            # The server refused this address for good: never email it again.
+            with self.database.session() as session:
+                contact_id = session.scalar(select(OutboxMessage.contact_id).where(OutboxMessage.id == row_id))
+                contact = session.get(Contact, contact_id) if contact_id else None
+                if contact is not None:
+                    suppress(session, contact, "bounced", now)
+        return outcome
+
+
+def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> None:
+    """Never email this address again; end its sequences and cancel its queued sends."""
+    key = email_hash(contact.email)
+    if session.get(Suppression, key) is None:
+        session.add(Suppression(email_hash=key, reason=reason[:50], created_at=now))
+    exit_sequences(session, contact.id, "unsubscribe" if reason == "unsubscribe" else reason, now)
+    session.flush()
+
+
+# --- staff: sends that may or may not have gone out --------------------------------------------------------
+
+
+def stuck(session: Session, limit: int = 100) -> list[OutboxMessage]:
+    """Rows whose delivery is unknown (a sender died mid-send), newest first, for staff to decide."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == UNKNOWN)
+                                .order_by(OutboxMessage.sending_at.desc(), OutboxMessage.id.desc()).limit(limit)))
+
+
+def resolve(session: Session, row_id: int, outcome: str, now: datetime) -> OutboxMessage:
+    """Staff decided about an unknown row: 'sent' (it arrived), 'failed' (leave it), or 'requeue' (send it again)."""
+    row = session.get(OutboxMessage, row_id)
+    if row is None or row.status != UNKNOWN:
+        raise ValueError(f"outbox row {row_id} is not in 'unknown' state")
+    if outcome == "sent":
+        row.status, row.sent_at = SENT, row.sending_at or now
+    elif outcome == "failed":
+        row.status = FAILED
+    elif outcome == "requeue":
+        row.status, row.claimed_by, row.claimed_at, row.next_attempt_at = QUEUED, None, None, now
+        row.due_at = now  # a human decided to send it now: not late
+    else:
+        raise ValueError("outcome must be sent, failed or requeue")
+    row.reason = f"staff_{outcome}"
+    session.flush()
+    return row

@@ -1,0 +1,154 @@
+"""The two links in every nurture email: a click redirect and an unsubscribe (RFC 8058 one-click).
+
+``/e/c/<token>``: records the click, stitches the browser to the contact
+(consent permitting) and redirects, only to our own site or to a target
+written in that email (no open redirect). Bots and old links are redirected
+without being recorded.
+
+``/e/u/<token>``: GET shows a confirmation page and changes nothing (link
+scanners open every link in a message); POST unsubscribes. The POST needs no
+cookie and no form token (mail clients send ``List-Unsubscribe=One-Click``
+from their servers), so it is exempt from CSRF: the signed token is the
+authority, and it can only ever unsubscribe the address it was sent to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from cabos.contacts.models import Contact, Suppression
+from cabos.contacts.privacy import email_hash
+from cabos.content import current_library
+from cabos.db import get_session, utcnow
+from cabos.nurture import handoff
+from cabos.nurture.emails import absolute, trackable
+from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
+from cabos.nurture.models import OutboxMessage
+from cabos.nurture.outbox import suppress
+from cabos.nurture.sequences import nurture_of
+from cabos.site.public import site_url
+from cabos.tracking.bots import is_bot
+from cabos.tracking.identity import identify
+from cabos.tracking.models import Event
+from cabos.tracking.visitors import current_visitor_id
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def written_targets(email_slug: str, base_url: str) -> set[str]:
+    """The links of an email as its author wrote them, made absolute."""
+    email = nurture_of(current_library()).emails.get(email_slug)
+    if email is None:
+        return set()
+    return {absolute(href, base_url) for href in email.template.links if "zzcabos" not in href}
+
+
+def _with_campaign(url: str, row: OutboxMessage) -> str:
+    """Our own pages learn where the reader came from (UTM), unless the author set it already."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k.startswith("utm_") for k, _ in query):
+        return url
+    query += [("utm_source", "email"), ("utm_medium", "nurture"), ("utm_campaign", row.sequence),
+              ("utm_content", row.step)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _content_of(url: str) -> tuple[str | None, str | None]:
+    """('article', slug) when the target is one of our articles."""
+    try:
+        adapter = current_app.url_map.bind("localhost")
+        endpoint, values = adapter.match(urlsplit(url).path, method="GET")
+    except HTTPException:
+        return None, None
+    if endpoint == "public.article" and values.get("slug") in current_library().articles:
+        return "article", str(values["slug"])
+    return None, None
+
+
+def click(token: str) -> Response:
+    try:
+        found = read_click(current_app.secret_key, token,  # type: ignore[arg-type]
+                           int(current_app.config["NURTURE_CLICK_MAX_AGE"]))
+    except TokenError:
+        abort(404)
+    base = site_url()
+    session = get_session()
+    row = session.get(OutboxMessage, found.outbox_id)
+    written = written_targets(row.email, base) if row is not None else set()
+    if not trackable(found.url) or not allowed_target(found.url, base, written):
+        return _private(redirect(base + "/", 302))  # type: ignore[arg-type]
+    target = found.url
+    if row is not None and same_site(target, base):
+        target = _with_campaign(target, row)
+    recorded = (row is not None and found.fresh and request.method == "GET"
+                and not is_bot(request.headers.get("User-Agent")))
+    if recorded:
+        assert row is not None
+        contact = session.get(Contact, row.contact_id)
+        if contact is not None:
+            kind, slug = _content_of(found.url) if same_site(found.url, base) else (None, None)
+            now = utcnow()
+            visitor_id = current_visitor_id(create=True)
+            identify(session, visitor_id, contact, via="email_click", now=now)
+            session.add(Event(type="email_click", occurred_at=now, contact_id=contact.id, visitor_id=visitor_id,
+                              content_kind=kind, content_slug=slug,
+                              data={"outbox": row.id, "sequence": row.sequence, "step": row.step,
+                                    "email": row.email, "url": found.url[:1000]}))
+            session.commit()
+    response = _private(redirect(target, 302))  # type: ignore[arg-type]
+    response.headers["Referrer-Policy"] = "same-origin"  # the token never leaves for another site
+    return response
+
+
+def _page(state: str, status: int = 200, **context: Any) -> Response:
+    response = Response(render_template("nurture/unsubscribe.html", state=state, **context), status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return _private(response)
+
+
+def unsubscribe(token: str) -> Response:
+    try:
+        # Never refused for age: an old link can still only unsubscribe the address it was sent to.
+        grant = read_unsubscribe(current_app.secret_key, token, 10 * 365 * 86400)  # type: ignore[arg-type]
+    except TokenError:
+        return _page("invalid", 400)
+    session = get_session()
+    contact = session.get(Contact, grant.contact_id)
+    if contact is None or not grant.matches(contact.email):
+        # Erased (their address stays suppressed), or the id now belongs to someone else.
+        return _page("done")
+    if request.method == "GET":
+        suppressed = session.get(Suppression, email_hash(contact.email)) is not None
+        return _page("done" if suppressed else "confirm", token=token)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    now = utcnow()
+    row = session.get(OutboxMessage, grant.outbox_id)
+    if session.get(Suppression, email_hash(contact.email)) is None:
+        suppress(session, contact, "unsubscribe", now)
+        session.add(Event(type="consent", occurred_at=now, contact_id=contact.id, data={
+            "email": "unsubscribed", "via": "one-click" if one_click else "page",
+            **({"outbox": row.id, "sequence": row.sequence, "step": row.step} if row is not None else {})}))
+    session.commit()
+    return _page("done")
+
+
+def init_app(app: Flask) -> None:
+    """Wire nurture in: the email-link routes (the unsubscribe POST exempt from CSRF, see above) and the
+    listeners that stop sequences at purchase mode and handoffs."""
+    handoff.connect()
+    bp = Blueprint("nurture", __name__, template_folder="templates")
+    bp.add_url_rule("/e/c/<token>", "click", click, methods=["GET"])
+    bp.add_url_rule("/e/u/<token>", "unsubscribe", unsubscribe, methods=["GET", "POST"])
+    app.register_blueprint(bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(unsubscribe)

@@ -1,0 +1,509 @@
+"""content/sequences/*.yml and content/emails/*.md, loaded and checked with the library.
+
+``NurtureExtension`` is a content-loader extension: it reads every email and
+sequence, checks them against the library (guides, problems, emails, tags)
+and returns them as ``library.sections["nurture"]``. Every problem is an
+``Issue`` with file, line and field. A file with errors is left out, or, if
+it broke on reload, its last good version is kept, like articles.
+
+A sequence::
+
+    name: Bienvenida a la guía de inventario
+    trigger:
+      guide: guia-inventario-que-cuadra   # or  interest: <problem> [min: 5]  or  mode: information
+    steps:
+      - email: inventario-bienvenida      # content/emails/inventario-bienvenida.md
+        wait: 0                           # after entering; later steps: after the previous one
+      - email: inventario-siguiente-lectura
+        wait: 3d                          # 30m, 2h, 3d, 1w
+        when: {mode: information}         # optional: otherwise this step is skipped
+    exit: [purchase_mode, handoff, unsubscribe]
+    reentry: never                        # never | always | a wait such as 90d
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from cabos.content import fields as f
+from cabos.content.library import Library
+from cabos.content.model import Issue
+from cabos.content.reader import FrontMatterError, read_text
+from cabos.nurture.emails import ARTICLE_TAGS, LINK_TAGS, TAGS, Template, compile_body, find_tags
+
+SECTION = "nurture"
+EXITS = ("purchase_mode", "handoff", "unsubscribe")
+MODES = ("information", "purchase")
+TRIGGERS = ("guide", "interest", "mode")
+NEVER, ALWAYS, AFTER = "never", "always", "after"
+_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|h|d|w)?$")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What must hold about a contact: a mode, and/or interest in a problem."""
+
+    mode: str | None = None
+    problem: str | None = None
+    min_interest: float | None = None  # None: the problem must be the contact's top problem
+
+    def describe(self) -> str:
+        parts = []
+        if self.mode:
+            parts.append(f"in {self.mode} mode")
+        if self.problem:
+            parts.append(f"interest in {self.problem} ≥ {self.min_interest:g}" if self.min_interest is not None
+                         else f"top problem is {self.problem}")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str  # guide | interest | mode
+    guide: str | None = None
+    condition: Condition | None = None  # interest and mode triggers
+
+    def describe(self) -> str:
+        return f"asked for guide {self.guide}" if self.kind == "guide" else (self.condition or Condition()).describe()
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    email: str
+    wait: timedelta
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Sequence:
+    slug: str
+    name: str
+    source: str
+    trigger: Trigger
+    steps: tuple[Step, ...]
+    exits: frozenset[str]
+    reentry: str = NEVER
+    reentry_after: timedelta = timedelta(0)
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def position(self, step_id: str | None, fallback: int) -> int:
+        """Where the step with ``step_id`` is now (it may have moved); ``fallback`` if it is gone."""
+        for i, step in enumerate(self.steps):
+            if step.id == step_id:
+                return i
+        return fallback
+
+
+@dataclass(frozen=True)
+class Email:
+    slug: str
+    source: str
+    subject: str
+    preheader: str
+    template: Template
+    digest: str
+
+    @property
+    def needs_article(self) -> bool:
+        return bool(self.template.tags & ARTICLE_TAGS) or any(t in self.subject + self.preheader
+                                                              for t in ARTICLE_TAGS)
+
+
+@dataclass(frozen=True)
+class Nurture:
+    sequences: MappingProxyType[str, Sequence]
+    emails: MappingProxyType[str, Email]
+
+    def for_guide(self, slug: str) -> list[Sequence]:
+        return [s for s in self.sequences.values() if s.trigger.kind == "guide" and s.trigger.guide == slug]
+
+    @property
+    def by_state(self) -> list[Sequence]:
+        """Sequences entered on a contact's state (interest, mode) rather than an event."""
+        return [s for s in self.sequences.values() if s.trigger.kind != "guide"]
+
+
+EMPTY = Nurture(MappingProxyType({}), MappingProxyType({}))
+
+
+def nurture_of(library: Library) -> Nurture:
+    """The sequences and emails loaded with ``library`` (none if the extension is not wired)."""
+    value = library.sections.get(SECTION)
+    return value if isinstance(value, Nurture) else EMPTY
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'0', '30m', '2h', '3d', '1w' → timedelta; FieldProblem otherwise."""
+    if isinstance(value, bool) or value is None:
+        raise f.FieldProblem(f"{value!r} is not a wait; write e.g. 0, 2h, 3d or 1w")
+    text = str(value).strip().lower()
+    m = _DURATION.match(text)
+    if m is None:
+        raise f.FieldProblem(f"{value!r} is not a wait; write e.g. 0, 30m, 2h, 3d or 1w")
+    amount, unit = float(m.group(1)), m.group(2)
+    if unit is None and amount != 0:
+        raise f.FieldProblem(f"{value!r} has no unit; write e.g. {m.group(1)}d (m, h, d or w)")
+    return timedelta(seconds=amount * _UNITS.get(unit or "d", 0))
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", _UNITS["w"]), ("d", _UNITS["d"]), ("h", _UNITS["h"]), ("m", _UNITS["m"])):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return "0" if not seconds else f"{seconds}s"
+
+
+# --- line numbers -------------------------------------------------------------------------------
+
+
+def _key_lines(node: yaml.Node | None, path: Path_ = (), out: dict[Path_, int] | None = None) -> dict[Path_, int]:
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, key.value)
+            out[sub] = key.start_mark.line + 1
+            _key_lines(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = item.start_mark.line + 1
+            _key_lines(item, (*path, i), out)
+    return out
+
+
+def _name(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Checker:
+    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.issues: list[Issue] = []
+
+    def _line(self, path: Path_) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    def error(self, path: Path_, message: str) -> None:
+        self.issues.append(Issue("error", self.file, message, self._line(path), _name(path) or None))
+
+    def warn(self, path: Path_, message: str) -> None:
+        self.issues.append(Issue("warning", self.file, message, self._line(path), _name(path) or None))
+
+    @property
+    def failed(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(path, f"{_name(path) or 'the file'} must be a mapping of 'key: value' lines")
+            return {}
+        for key in value:
+            if str(key) not in allowed:
+                self.error((*path, key), f"unknown key {key!r}{_hint(str(key), allowed)}")
+        return value
+
+
+def _hint(value: str, known: Any) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(value, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known) or 'none'})"
+
+
+# --- emails ---------------------------------------------------------------------------------------
+
+
+def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, list[Issue]]:
+    """Read one email: subject and preheader in front matter, Markdown body with tags."""
+    try:
+        raw_bytes = path.read_bytes()
+        raw = read_text(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")]
+    except FrontMatterError as exc:
+        hint = ""
+        if "{{" in raw_bytes.decode("utf-8", "replace").split("---", 2)[1 if raw_bytes.startswith(b"---") else 0]:
+            hint = (" (a value with a tag must be quoted, and a fallback inside uses the other quote: "
+                    "subject: \"Hola {{ first_name | 'amigo' }}\")")
+        return None, [Issue("error", rel, exc.message + hint, exc.line)]
+    issues: list[Issue] = []
+
+    def error(message: str, fld: str | None = None, line: int | None = None) -> None:
+        issues.append(Issue("error", rel, message, line or raw.lines.get(fld or ""), fld))
+
+    known = ("subject", "preheader", "slug")
+    for key in raw.meta:
+        if key not in known:
+            issues.append(Issue("warning", rel, f"unknown key {key!r} is ignored{_hint(key, known)}",
+                                raw.lines.get(key), key))
+    subject = _text_field(raw.meta, "subject", 150, error)
+    if not subject:
+        error("subject is missing; add e.g. subject: \"Tu guía, y por dónde empezar\"", "subject",
+              raw.lines.get("subject") or 1)
+    preheader = _text_field(raw.meta, "preheader", 200, error)
+    if not preheader:
+        issues.append(Issue("warning", rel, "preheader is missing: inboxes will show the first words of the body",
+                            raw.lines.get("preheader"), "preheader"))
+    for fld, value in (("subject", subject), ("preheader", preheader)):
+        tags, malformed = find_tags(value)
+        for _line, text in malformed:
+            error(f"{text} is not a tag; write e.g. {{{{ first_name }}}} or {{{{ first_name | \"hola\" }}}}", fld)
+        for tag in tags:
+            if tag.name not in TAGS:
+                error(f"unknown tag {{{{ {tag.name} }}}}{_hint(tag.name, TAGS)}", fld)
+            elif tag.name in LINK_TAGS:
+                error(f"{{{{ {tag.name} }}}} is a link and only fits in the body; use {{{{ {tag.name}.title }}}}", fld)
+    tags, malformed = find_tags(raw.body)
+    for n, text in malformed:
+        error(f"{text} is not a tag; write e.g. {{{{ first_name }}}} or {{{{ first_name | \"hola\" }}}}",
+              line=raw.body_line + n - 1)
+    for tag in tags:
+        if tag.name not in TAGS:
+            error(f"unknown tag {{{{ {tag.name} }}}}{_hint(tag.name, TAGS)}", "body", raw.body_line + tag.line - 1)
+    if not raw.body.strip():
+        error("the body is empty: write the email below the front matter", line=raw.body_line)
+    slug = path.stem
+    if "slug" in raw.meta:
+        try:
+            slug = f.slug(raw.meta["slug"])
+        except f.FieldProblem as exc:
+            error(f"slug {exc.message}", "slug")
+    if any(i.severity == "error" for i in issues):
+        return None, issues
+    email = Email(slug=slug, source=rel, subject=subject, preheader=preheader,
+                  template=compile_body(raw.body, library.site.brand),
+                  digest=hashlib.sha256(raw_bytes).hexdigest()[:16])
+    return email, issues
+
+
+def _text_field(meta: dict[str, Any], key: str, limit: int, error: Any) -> str:
+    if key not in meta:
+        return ""
+    try:
+        return f.text(meta[key], limit)
+    except f.FieldProblem as exc:
+        error(f"{key} {exc.message}", key)
+        return ""
+
+
+# --- sequences -------------------------------------------------------------------------------------
+
+
+def load_sequence(path: Path, rel: str, library: Library, emails: dict[str, Email],
+                  broken_emails: set[str]) -> tuple[Sequence | None, list[Issue]]:
+    """Read and check one sequence file against the library and the loaded emails."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        return None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
+                            mark.line + 1 if mark else None)]
+    c = _Checker(rel, _key_lines(node))
+    top = c.mapping(data, (), ("name", "description", "trigger", "steps", "exit", "reentry"))
+    if data is None or not top:
+        c.error((), "the sequence is empty; it needs a trigger and steps (see README, Nurture)")
+        return None, c.issues
+    name = str(top.get("name") or path.stem)
+    trigger = _trigger(top.get("trigger"), library, c)
+    steps = _steps(top.get("steps"), library, emails, broken_emails, c)
+    exits = _exits(top.get("exit"), c)
+    reentry, after = _reentry(top.get("reentry", NEVER), c)
+    if c.failed or trigger is None:
+        return None, c.issues
+    lines = {str(k[0]): v for k, v in c.lines.items() if len(k) == 1}
+    return Sequence(path.stem, name, rel, trigger, steps, exits, reentry, after, lines), c.issues
+
+
+def _condition(value: Any, path: Path_, library: Library, c: _Checker, what: str) -> Condition | None:
+    item = c.mapping(value, path, ("mode", "interest", "min"))
+    if not item:
+        c.error(path, f"{what} needs mode: information|purchase and/or interest: <problem>")
+        return None
+    mode = item.get("mode")
+    if mode is not None and mode not in MODES:
+        c.error((*path, "mode"), f"mode {mode!r} is not one of {', '.join(MODES)}")
+    problem = item.get("interest")
+    if problem is not None and str(problem) not in library.problems:
+        c.error((*path, "interest"),
+                f"problem {problem!r} is not in problems.yml{_hint(str(problem), library.problems)}")
+    minimum = item.get("min")
+    if minimum is not None:
+        if problem is None:
+            c.error((*path, "min"), "min applies to an interest; add interest: <problem>")
+        if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or minimum < 0:
+            c.error((*path, "min"), f"min must be a number of points, 0 or more, not {minimum!r}")
+            minimum = None
+    if mode is None and problem is None:
+        c.error(path, f"{what} needs mode: information|purchase and/or interest: <problem>")
+    return Condition(mode=mode, problem=str(problem) if problem is not None else None,
+                     min_interest=float(minimum) if minimum is not None else None)
+
+
+def _trigger(value: Any, library: Library, c: _Checker) -> Trigger | None:
+    path: Path_ = ("trigger",)
+    if value is None:
+        c.error((), "trigger is missing; e.g. 'trigger: {guide: my-guide}' or 'trigger: {interest: my-problem}'")
+        return None
+    item = c.mapping(value, path, ("guide", "mode", "interest", "min"))
+    if "guide" in item:
+        if len(item) > 1:
+            c.error(path, "a guide trigger stands alone; use 'when' on the steps for other conditions")
+        slug = str(item["guide"])
+        if slug not in library.guides:
+            if any(d.kind == "guide" and d.slug == slug for d in library.drafts):
+                c.warn((*path, "guide"), f"guide {slug!r} is a draft: nobody can enter until it is published")
+            else:
+                c.error((*path, "guide"), f"guide {slug!r} does not exist in guides/{_hint(slug, library.guides)}")
+                return None
+        return Trigger("guide", guide=slug)
+    if not item:
+        return None
+    condition = _condition(item, path, library, c, "trigger")
+    if condition is None:
+        return None
+    return Trigger("interest" if condition.problem else "mode", condition=condition)
+
+
+def _steps(value: Any, library: Library, emails: dict[str, Email], broken: set[str],
+           c: _Checker) -> tuple[Step, ...]:
+    if not isinstance(value, list) or not value:
+        c.error(("steps",), "steps must be a list with at least one step, e.g. '- {email: welcome, wait: 0}'")
+        return ()
+    steps: list[Step] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(value):
+        path: Path_ = ("steps", i)
+        item = c.mapping(raw, path, ("id", "email", "wait", "when"))
+        if not item:
+            continue
+        email = str(item.get("email") or "")
+        if not email:
+            c.error(path, "each step sends an email: add email: <file name in emails/, without .md>")
+            continue
+        if email not in emails:
+            if email in broken:
+                c.error((*path, "email"), f"email {email!r} has errors (see emails/{email}.md)")
+            else:
+                c.error((*path, "email"), f"email {email!r} does not exist in emails/{_hint(email, emails)}")
+        try:
+            wait = parse_duration(item.get("wait", 0))
+        except f.FieldProblem as exc:
+            c.error((*path, "wait"), f"wait {exc.message}")
+            wait = timedelta(0)
+        step_id = str(item.get("id") or email)
+        try:
+            f.slug(step_id)
+        except f.FieldProblem as exc:
+            c.error((*path, "id"), f"id {exc.message}")
+        if step_id in seen:
+            c.error(path, f"step id {step_id!r} is used twice; give one of them an id, e.g. id: {step_id}-2")
+        seen.add(step_id)
+        when = _condition(item["when"], (*path, "when"), library, c, "when") if "when" in item else None
+        steps.append(Step(step_id, email, wait, when))
+    return tuple(steps)
+
+
+def _exits(value: Any, c: _Checker) -> frozenset[str]:
+    if value is None:
+        return frozenset(EXITS)  # the safe default: purchase mode and handoffs stop the sequence
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        c.error(("exit",), f"exit must be a list of: {', '.join(EXITS)}")
+        return frozenset(EXITS)
+    for item in items:
+        if item not in EXITS:
+            c.error(("exit",), f"exit {item!r} is not one of {', '.join(EXITS)}")
+    if "purchase_mode" not in items:
+        c.warn(("exit",), "purchase_mode is not an exit: contacts in purchase mode keep receiving this sequence")
+    # An unsubscribe always stops every sequence, listed or not.
+    return frozenset(i for i in items if i in EXITS) | {"unsubscribe"}
+
+
+def _reentry(value: Any, c: _Checker) -> tuple[str, timedelta]:
+    if value in (NEVER, None, False):
+        return NEVER, timedelta(0)
+    if value in (ALWAYS, True):
+        return ALWAYS, timedelta(0)
+    try:
+        return AFTER, parse_duration(value)
+    except f.FieldProblem:
+        c.error(("reentry",), f"reentry must be never, always or a wait such as 90d, not {value!r}")
+        return NEVER, timedelta(0)
+
+
+# --- the extension ------------------------------------------------------------------------------------
+
+
+class NurtureExtension:
+    """Loads emails and sequences with the library; a broken file keeps its last good version."""
+
+    section = SECTION
+
+    def __init__(self) -> None:
+        self._good: dict[str, Any] = {}
+
+    def __call__(self, root: Path, library: Library) -> tuple[str, Nurture, list[Issue]]:
+        issues: list[Issue] = []
+        emails: dict[str, Email] = {}
+        broken: set[str] = set()
+        for path in sorted((root / "emails").glob("*.md")) if (root / "emails").is_dir() else ():
+            rel = f"emails/{path.name}"
+            email, found = load_email(path, rel, library)
+            issues += found
+            email = self._keep(rel, email, issues)
+            if email is None:
+                broken.add(path.stem)
+            elif email.slug in emails:
+                issues.append(Issue("error", rel, f"slug {email.slug!r} is already used by {emails[email.slug].source}",
+                                    field="slug"))
+            else:
+                emails[email.slug] = email
+        sequences: dict[str, Sequence] = {}
+        used: set[str] = set()
+        for path in sorted((root / "sequences").glob("*.yml")) if (root / "sequences").is_dir() else ():
+            rel = f"sequences/{path.name}"
+            sequence, found = load_sequence(path, rel, library, emails, broken)
+            issues += found
+            sequence = self._keep(rel, sequence, issues)
+            if sequence is not None:
+                sequences[sequence.slug] = sequence
+                used |= {s.email for s in sequence.steps}
+        for email in emails.values():
+            if email.slug not in used:
+                issues.append(Issue("warning", email.source, "no sequence sends this email"))
+        return self.section, Nurture(MappingProxyType(sequences), MappingProxyType(emails)), issues
+
+    def _keep(self, rel: str, value: Any, issues: list[Issue]) -> Any:
+        if value is not None:
+            self._good[rel] = value
+            return value
+        if rel in self._good:
+            issues.append(Issue("warning", rel, "has errors: cabos keeps using its last good version"))
+            return self._good[rel]
+        return None
