@@ -1,0 +1,17 @@
+"""Sales: handoffs, the queue, the contact page (brief, trail, chart), outcomes, webhooks and the API.
+
+Nurture calls ``handoffs.create_handoff``; the worker loop calls
+``webhooks.deliver_due``; other parts listen to ``signals``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cabos.sales import api, labels, routes
+
+
+def init_app(app: Flask) -> None:
+    labels.init_app(app)
+    routes.init_app(app)
+    api.init_app(app)

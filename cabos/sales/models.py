@@ -1,0 +1,105 @@
+"""Handoffs to sales, their outcomes, and the outbox of webhooks and handoff emails.
+
+A contact has at most one open handoff: ``open_contact_id`` equals
+``contact_id`` while the handoff is new or accepted and is NULL once it is
+closed, and it is unique (NULLs never collide, on SQLite and PostgreSQL).
+Every outcome is a row in ``handoff_outcomes`` (the dashboard's source) and
+an ``outcome`` event on the contact's trail.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cabos.db import Base, utcnow
+
+OPEN = ("new", "accepted")
+CLOSED = ("sent_back", "disqualified", "won", "lost")
+STATUSES = OPEN + CLOSED
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index("ix_handoffs_assignee_status", "assigned_to", "status", "created_at"),
+        Index("ix_handoffs_status_time", "status", "created_at"),
+        Index("ix_handoffs_contact_time", "contact_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    open_contact_id: Mapped[int | None] = mapped_column(unique=True)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime]  # first-response deadline (SALES_SLA_HOURS working hours)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    # Why now, as the intent model saw it at handoff: mode, grade, score, top problems, items.
+    reason: Mapped[str] = mapped_column(String(32), default="purchase_mode")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    grade: Mapped[str | None] = mapped_column(String(1))
+    top_problem: Mapped[str | None] = mapped_column(String(200))
+    first_response_at: Mapped[datetime | None]
+    outcome_reason: Mapped[str] = mapped_column(String(200), default="")
+    revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    won_on: Mapped[date | None]
+    closed_at: Mapped[datetime | None]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+
+class HandoffOutcome(Base):
+    """Every action on a handoff, in order: the history the dashboard measures."""
+
+    __tablename__ = "handoff_outcomes"
+    __table_args__ = (
+        Index("ix_handoff_outcomes_handoff", "handoff_id", "occurred_at"),
+        Index("ix_handoff_outcomes_kind_time", "kind", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # accepted | sent_back | disqualified | won | lost
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(String(2000), default="")
+    revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    won_on: Mapped[date | None]
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One webhook POST or handoff email to deliver, retried with backoff; the log staff read."""
+
+    __tablename__ = "sales_deliveries"
+    __table_args__ = (
+        Index("ix_sales_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_sales_deliveries_time", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # 'webhook' | 'email'
+    event: Mapped[str] = mapped_column(String(32))  # 'handoff.created' | 'handoff.outcome'
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(2000))  # URL, or the staff user id for an email
+    # Webhooks: the JSON body as of the event (receivers want the moment, not today's view).
+    # Emails: nothing; the message is rendered from the handoff when it is sent.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,252 @@
+"""Staff pages of sales: the queue (and its CSV), contacts, the contact page, outcomes, deliveries.
+
+Every view is ``staff_required``; every object is looked up through the
+viewer's scope, and one outside it is a 404 (the same answer as one that
+does not exist), so changing an id in a URL reveals nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+
+from cabos.contacts.capture import clean_text
+from cabos.contacts.models import Contact
+from cabos.content import current_library
+from cabos.db import get_session, utcnow
+from cabos.intent import current_state
+from cabos.intent.rules import current_rules
+from cabos.sales import brief as briefs
+from cabos.sales import handoffs, queue, trail, webhooks
+from cabos.sales.chart import depth_bar, interest_chart
+from cabos.sales.forms import ActionForm, AssignForm, OutcomeForm, parse_amount
+from cabos.sales.models import Delivery, Handoff, HandoffOutcome
+from cabos.sales.outcomes import OutcomeError, OutcomeInput, allowed, record_outcome
+from cabos.sales.policy import policy_of
+from cabos.staff.accounts import active_sales
+from cabos.staff.auth import current_staff, staff_required
+from cabos.staff.models import StaffUser
+from cabos.staff.sections import add_section
+
+CONTACT_SORTS = {"recent": (Contact.created_at.desc(), Contact.id.desc()), "name": (Contact.name, Contact.id)}
+CONTACTS_PAGE = 50
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+def problem_names() -> dict[str, str]:
+    return {slug: p.name for slug, p in current_library().problems.items()}
+
+
+@staff_required("sales", "marketer")
+def queue_page() -> str:
+    user = current_staff()
+    filters = queue.Filters.from_args(request.args, may_pick_assignee=user.role != "sales")
+    found, more = queue.rows(get_session(), user, filters, current_rules(), now())
+    people = active_sales(get_session()) if user.role != "sales" else []
+    return render_template("sales/queue.html", rows=found, more=more, filters=filters, people=people,
+                           problems=problem_names(), sorts=queue.SORTS, statuses=queue.STATUSES)
+
+
+@staff_required("sales", "marketer")
+def queue_csv() -> Response:
+    user = current_staff()
+    filters = queue.Filters.from_args(request.args, may_pick_assignee=user.role != "sales")
+    found = queue.all_rows(get_session(), user, filters, current_rules(), now())
+    stamp = now().strftime("%Y%m%d-%H%M")
+    return Response(queue.to_csv(found, problem_names()), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="cabos-queue-{stamp}.csv"'})
+
+
+@staff_required("sales", "marketer")
+def contacts_page() -> str:
+    user = current_staff()
+    q = clean_text(request.args.get("q", ""), 100)  # no control characters: PostgreSQL refuses NUL
+    sort = request.args.get("sort", "recent")
+    sort = sort if sort in CONTACT_SORTS else "recent"
+    page_raw = request.args.get("page", "1")
+    page = max(int(page_raw), 1) if page_raw.isdigit() and len(page_raw) < 6 else 1
+    query = select(Contact)
+    if user.role == "sales":
+        query = query.where(Contact.id.in_(select(Handoff.contact_id).where(Handoff.assigned_to == user.id)))
+    if q:
+        like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(func.lower(Contact.email).like(like, escape="\\"),
+                                func.lower(Contact.name).like(like, escape="\\"),
+                                func.lower(Contact.company).like(like, escape="\\")))
+    found = list(get_session().scalars(query.order_by(*CONTACT_SORTS[sort])
+                                       .offset((page - 1) * CONTACTS_PAGE).limit(CONTACTS_PAGE + 1)))
+    return render_template("sales/contacts.html", contacts=found[:CONTACTS_PAGE], more=len(found) > CONTACTS_PAGE,
+                           q=q, sort=sort, page=page)
+
+
+def _visible_contact(contact_id: int) -> Contact:
+    session = get_session()
+    contact = session.get(Contact, contact_id)
+    if contact is None or not queue.may_open(session, current_staff(), contact_id):
+        abort(404)
+    return contact
+
+
+def _visible_handoff(handoff_id: int, act: bool = True) -> Handoff:
+    session = get_session()
+    handoff = session.get(Handoff, handoff_id)
+    user = current_staff()
+    if handoff is None or not queue.may_open(session, user, handoff.contact_id):
+        abort(404)
+    if act and not queue.may_act(user, handoff):
+        abort(404 if user.role == "sales" else 403)
+    return handoff
+
+
+def _outcome_forms(handoff: Handoff | None) -> dict[str, Any]:
+    """What the outcome forms offer: the kinds this handoff can take, the reasons, the currency."""
+    if handoff is None or not queue.may_act(current_staff(), handoff):
+        return {}
+    policy = policy_of(current_library())
+    kinds = allowed(handoff)
+    return {"kinds": kinds, "reasons": {k: policy.reasons[k] for k in kinds if k in policy.reasons},
+            "currency": policy.currency}
+
+
+@staff_required("sales", "marketer")
+def contact_page(contact_id: int) -> str:
+    session = get_session()
+    contact = _visible_contact(contact_id)
+    library = current_library()
+    rules = current_rules()
+    moment = now()
+    state = current_state(session, contact.id, moment, rules)
+    brief = briefs.compose(session, contact, library, rules, moment, state)
+    cursor = request.args.get("before")
+    page = trail.page(session, contact.id, cursor)
+    history = list(session.scalars(select(Handoff).where(Handoff.contact_id == contact.id)
+                                   .order_by(Handoff.created_at.desc(), Handoff.id.desc()).limit(20)))
+    current = next((h for h in history if h.is_open), history[0] if history else None)
+    outcomes = list(session.scalars(select(HandoffOutcome).where(HandoffOutcome.contact_id == contact.id)
+                                    .order_by(HandoffOutcome.occurred_at.desc()).limit(50)))
+    staff_ids = {h.assigned_to for h in history} | {o.staff_user_id for o in outcomes}
+    staff = {u.id: u for u in session.scalars(select(StaffUser).where(StaffUser.id.in_(
+        [i for i in staff_ids if i is not None])))} if staff_ids else {}
+    user = current_staff()
+    assign_form = None
+    if user.is_admin and current is not None and current.is_open:
+        assign_form = AssignForm(formdata=None)
+        assign_form.user.choices = [(str(u.id), u.label) for u in active_sales(session)]
+    chart = interest_chart([(name, value) for _slug, name, value in brief.interest], _("Interest by problem"))
+    return render_template(
+        "sales/contact.html", contact=contact, brief=brief, chart=chart, page=page, cursor=cursor,
+        handoff=current, history=history, outcomes=outcomes, staff=staff, now=moment,
+        forms=_outcome_forms(current), assign_form=assign_form, library=library, depth_bar=depth_bar,
+        handoff_form=ActionForm(formdata=None) if user.role in ("admin", "marketer") and
+        (current is None or not current.is_open) else None,
+        title_of=lambda e: trail.title(e, library))
+
+
+@staff_required("sales")
+def outcome(handoff_id: int) -> Any:
+    session = get_session()
+    handoff = _visible_handoff(handoff_id)
+    kind = request.form.get("kind", "")
+    form = OutcomeForm(prefix=kind if kind.isidentifier() and len(kind) < 20 else "x")
+    if not form.validate_on_submit():
+        abort(400, _("The form is incomplete; reload the page and try again."))
+    data = OutcomeInput(kind=form.kind.data or "", reason=form.reason.data or "", note=form.note.data or "",
+                        revenue_cents=parse_amount(form.revenue.data), currency=form.currency.data or None,
+                        won_on=form.won_on.data)
+    try:
+        record_outcome(session, handoff, data, current_staff(), now())
+    except OutcomeError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("sales.contact", contact_id=handoff.contact_id) + "#outcome")
+    session.commit()
+    flash(_("Recorded."), "ok")
+    return redirect(url_for("sales.contact", contact_id=handoff.contact_id))
+
+
+@staff_required("admin")
+def assign(handoff_id: int) -> Any:
+    session = get_session()
+    handoff = _visible_handoff(handoff_id)
+    form = AssignForm()
+    user_id = form.user.data if form.validate_on_submit() else None
+    target = session.get(StaffUser, int(user_id)) if user_id and str(user_id).isdigit() else None
+    if target is None:
+        abort(400, _("Choose a salesperson."))
+    try:
+        handoffs.reassign(session, handoff, target, now())
+    except ValueError as exc:
+        abort(400, str(exc))
+    session.commit()
+    flash(_("Assigned to %(name)s.", name=target.label), "ok")
+    return redirect(url_for("sales.contact", contact_id=handoff.contact_id))
+
+
+@staff_required("marketer")
+def hand_off(contact_id: int) -> Any:
+    session = get_session()
+    contact = _visible_contact(contact_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    handoff = handoffs.create_handoff(session, contact, {"by": current_staff().email}, now(), reason="manual")
+    session.commit()
+    if handoff.status == "disqualified":
+        flash(_("This contact was disqualified; they are not handed off again."), "error")
+    else:
+        flash(_("Handed off to sales."), "ok")
+    return redirect(url_for("sales.contact", contact_id=contact.id))
+
+
+@staff_required("admin")
+def deliveries() -> str:
+    session = get_session()
+    status = request.args.get("status", "all")
+    status = status if status in ("all", "pending", "delivered", "failed") else "all"
+    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(200)
+    if status != "all":
+        query = query.where(Delivery.status == status)
+    return render_template("sales/deliveries.html", deliveries=list(session.scalars(query)), status=status,
+                           form=ActionForm(formdata=None))
+
+
+@staff_required("admin")
+def retry(delivery_id: int) -> Any:
+    session = get_session()
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    webhooks.retry_now(delivery, now())
+    session.commit()
+    flash(_("It will be sent again on the next delivery run."), "ok")
+    return redirect(url_for("sales.deliveries"))
+
+
+def init_app(app: Flask) -> None:
+    """Register the sales pages under /staff/ and their menu entries."""
+    bp = Blueprint("sales", __name__, url_prefix="/staff")
+    bp.add_url_rule("/queue", "queue", queue_page, methods=["GET"])
+    bp.add_url_rule("/queue.csv", "queue_csv", queue_csv, methods=["GET"])
+    bp.add_url_rule("/contacts", "contacts", contacts_page, methods=["GET"])
+    bp.add_url_rule("/contacts/<int:contact_id>", "contact", contact_page, methods=["GET"])
+    bp.add_url_rule("/contacts/<int:contact_id>/handoff", "hand_off", hand_off, methods=["POST"])
+    bp.add_url_rule("/handoffs/<int:handoff_id>/outcome", "outcome", outcome, methods=["POST"])
+    bp.add_url_rule("/handoffs/<int:handoff_id>/assign", "assign", assign, methods=["POST"])
+    bp.add_url_rule("/deliveries", "deliveries", deliveries, methods=["GET"])
+    bp.add_url_rule("/deliveries/<int:delivery_id>/retry", "retry", retry, methods=["POST"])
+    app.register_blueprint(bp)
+    add_section(app, "sales.queue", _l("Queue"), ("sales", "marketer"), order=10,
+                description=_l("Contacts handed to sales, hottest first"))
+    add_section(app, "sales.contacts", _l("Contacts"), ("sales", "marketer"), order=20,
+                description=_l("Find a contact and open their brief and trail"))
+    add_section(app, "sales.deliveries", _l("Deliveries"), ("admin",), order=90,
+                description=_l("Webhooks and handoff emails, with every attempt"))

@@ -1,0 +1,121 @@
+"""Sign in, sign out and the staff home (the sections the role may open)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Flask, Response, current_app, has_request_context, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import lazy_gettext as _l
+from flask_limiter import Limiter
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+from cabos.contacts.capture import normalise_email
+from cabos.db import get_session
+from cabos.staff import accounts
+from cabos.staff.auth import LOGIN_AT, current_staff, staff_required
+from cabos.staff.forms import LoginForm, LogoutForm
+from cabos.staff.sections import sections_for
+
+# Staff pages are private and change with every action: never cached; their URLs never leak.
+# (The site-wide Content-Security-Policy of cabos.site.security applies here too.)
+SECURITY_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+ROLE_LABELS = {"admin": _l("Administrator"), "marketer": _l("Marketing"), "sales": _l("Sales")}
+
+
+def role_label(role: str) -> str:
+    return str(ROLE_LABELS.get(role, role))
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after sign-in: a staff path on this site, never elsewhere."""
+    if not target:
+        return url_for("staff.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/staff/") or "\\" in target \
+            or target.startswith("//"):
+        return url_for("staff.home")
+    return target
+
+
+def login() -> Any:
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    failed = False
+    if form.validate_on_submit():
+        db = get_session()
+        user = accounts.authenticate(db, form.email.data or "", form.password.data or "")
+        if user is not None:
+            target = safe_next(form.next.data)
+            session.clear()  # nothing from before sign-in survives (session fixation)
+            login_user(user)
+            session[LOGIN_AT] = time.time()
+            db.commit()
+            return redirect(target)
+        failed = True
+    elif request.method == "POST":
+        failed = True
+    # Unknown address, wrong password, inactive account: the same answer, the same work.
+    form.password.data = ""
+    return render_template("staff/login.html", form=form, failed=failed), 200
+
+
+def logout() -> Any:
+    form = LogoutForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        user = current_staff()
+        accounts.end_sessions(user)
+        get_session().commit()
+    logout_user()
+    session.clear()
+    return redirect(url_for("staff.login"))
+
+
+@staff_required()
+def home() -> str:
+    return render_template("staff/home.html", sections=sections_for(current_staff().role))
+
+
+def _no_store(response: Response) -> Response:
+    if request.path.startswith("/staff/") or request.path.startswith("/api/"):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+def _context() -> dict[str, Any]:
+    if not has_request_context() or not request.path.startswith("/staff/"):
+        return {}
+    try:
+        role = current_user.role if current_user.is_authenticated else None
+    except DetachedInstanceError:  # an error page after the request's session was rolled back
+        role = None
+    return {"staff_sections": sections_for(role), "logout_form": LogoutForm() if role else None}
+
+
+def init_app(app: Flask) -> None:
+    """Register the staff blueprint at /staff/ with a rate-limited sign-in."""
+    limiter: Limiter = app.extensions["cabos.limiter"]
+    failed_only = {"deduct_when": lambda response: response.status_code != 302, "methods": ["POST"]}
+    limited = limiter.limit(lambda: current_app.config["STAFF_LOGIN_RATE_LIMIT"], scope="staff-login-ip",
+                            **failed_only)(login)
+    # Per address too, whoever tries it: slows a spread-out attack on one account.
+    limited = limiter.limit(lambda: current_app.config["STAFF_LOGIN_ACCOUNT_RATE_LIMIT"], scope="staff-login-email",
+                            key_func=lambda: normalise_email(request.form.get("email", ""))[:254] or "-",
+                            **failed_only)(limited)
+    bp = Blueprint("staff", __name__, url_prefix="/staff")
+    bp.add_url_rule("/login", "login", limited, methods=["GET", "POST"])
+    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    bp.add_url_rule("/", "home", home, methods=["GET"])
+    app.register_blueprint(bp)
+    app.after_request(_no_store)
+    app.context_processor(_context)
+    app.jinja_env.globals["role_label"] = role_label
