@@ -12,6 +12,15 @@ from werkzeug.serving import run_simple
 
 from cabos import db, migrate
 from cabos.content.cli import check_command
+from cabos.dashboard.cli import dashboard_group, demo_command
+from cabos.doctor import doctor_command
+from cabos.content.pdf import pdf_group
+from cabos.intent.cli import intent_group
+from cabos.contacts.cli import contacts_group
+from cabos.tracking.cli import tracking_group
+from cabos.staff.cli import users_group
+from cabos.sales.cli import sales_group
+from cabos.nurture.cli import nurture_group, worker_command
 
 
 def _create_app(*_args: object) -> object:
@@ -26,6 +35,17 @@ def cli() -> None:
 
 
 cli.add_command(check_command)
+cli.add_command(dashboard_group)
+cli.add_command(demo_command)
+cli.add_command(doctor_command)
+cli.add_command(pdf_group)
+cli.add_command(intent_group)
+cli.add_command(contacts_group)
+cli.add_command(tracking_group)
+cli.add_command(users_group)
+cli.add_command(sales_group)
+cli.add_command(nurture_group)
+cli.add_command(worker_command)
 
 
 @cli.group("db")

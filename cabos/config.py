@@ -55,11 +55,62 @@ SETTINGS: tuple[Setting, ...] = (
             "Where rate-limit counters live (Flask-Limiter storage URI). Use a shared store "
             "(e.g. `redis://…`) when several instances run."),
     Setting("FORM_RATE_LIMIT", "10 per minute", "Lead-form posts allowed per client IP."),
+    Setting("LOG_FORMAT", "text",
+            "`text` for people, `json` for one JSON line per request and per log record "
+            "(method, path, status, ms; never query strings, IPs or cookies)."),
     Setting("TRUSTED_PROXY_HOPS", 0,
             "Number of reverse proxies in front of cabos whose X-Forwarded-* headers are trusted (0: none)."),
     Setting("TRACKING_RETENTION_DAYS", 730, "Events older than this are removed by `cabos tracking purge`."),
     Setting("ANONYMOUS_RETENTION_DAYS", 90,
             "Visitors who never identified are removed, with their events, after this many days of inactivity."),
+    Setting("TRACKING_VIEW_TOKEN_MAX_AGE", 30 * 24 * 3600,
+            "Seconds a page's signed view token is accepted by the beacon endpoint (default 30 days); "
+            "tokens change every half of this, so a rendered page stays good for at least that long."),
+    Setting("TRACKING_RATE_LIMIT", "120 per minute",
+            "Beacons accepted per visitor (per client address when there is no visitor); "
+            "more are dropped as `rate_limit`. Counted in RATELIMIT_STORAGE_URI."),
+    Setting("TRACKING_FLUSH_MS", None,
+            "Milliseconds an accepted beacon waits in memory before it is written with others in one "
+            "transaction (also written on a full buffer and at shutdown). Default: 1000, or 0 when "
+            "TESTING (0: each beacon is written in its own request)."),
+    Setting("TRACKING_BUFFER_SIZE", 500, "Accepted beacons that make the write buffer flush at once."),
+    Setting("STAFF_SESSION_HOURS", 12, "Hours a staff sign-in lasts before the staff member signs in again."),
+    Setting("STAFF_LOGIN_RATE_LIMIT", "5 per minute;30 per hour",
+            "Failed staff sign-ins allowed per client IP (successful ones are not counted)."),
+    Setting("STAFF_LOGIN_ACCOUNT_RATE_LIMIT", "10 per hour",
+            "Failed staff sign-ins allowed per email address, from any IP."),
+    Setting("SALES_SLA_HOURS", 24,
+            "Working hours a salesperson has to respond to a new handoff; later ones are shown as overdue."),
+    Setting("SALES_WORKING_HOURS", "09:00-18:00",
+            "The working day the SLA counts, `HH:MM-HH:MM` in SALES_TIMEZONE (empty: around the clock)."),
+    Setting("SALES_WORKING_DAYS", "mon,tue,wed,thu,fri", "Days the SLA counts (comma-separated: mon … sun)."),
+    Setting("SALES_TIMEZONE", "Europe/Madrid", "Time zone of the sales team (IANA name), for the SLA."),
+    Setting("SALES_WEBHOOK_URLS", None,
+            "Space-separated URLs that receive a signed JSON POST on every handoff and outcome (empty: none)."),
+    Setting("SALES_WEBHOOK_SECRET", None,
+            "Key of the `X-Cabos-Signature` HMAC-SHA256 header on webhooks. Required when SALES_WEBHOOK_URLS is set."),
+    Setting("SALES_WEBHOOK_TIMEOUT", 10, "Seconds a webhook receiver has to answer."),
+    Setting("SALES_WEBHOOK_MAX_ATTEMPTS", 8,
+            "Attempts per webhook or handoff email before it is given up (waits double from one minute)."),
+    Setting("NURTURE_MAX_LATENESS_HOURS", 48,
+            "A nurture step due more than this many hours ago (after downtime) is skipped and recorded, not sent late."),
+    Setting("NURTURE_BATCH_SIZE", 500, "Due nurture steps decided per transaction by a tick."),
+    Setting("NURTURE_CLAIM_SIZE", 20,
+            "Outbox rows a sender claims at a time (smaller: concurrent senders share the queue more evenly)."),
+    Setting("NURTURE_CLAIM_TIMEOUT", 300,
+            "Seconds after which rows claimed by a sender that never started them go back to the queue."),
+    Setting("NURTURE_STUCK_AFTER", 900,
+            "Seconds a send may stay `sending`; after that it is marked `unknown` and never resent automatically "
+            "(see `cabos nurture stuck`). Keep it well above MAIL_TIMEOUT."),
+    Setting("NURTURE_RETRY_ATTEMPTS", 5, "Attempts at a send that fails temporarily (4xx, no connection) before it fails."),
+    Setting("NURTURE_RETRY_BASE", 300, "Seconds before the first retry of a temporary failure; each retry waits twice as long."),
+    Setting("NURTURE_RETRY_MAX", 6 * 3600, "Longest wait, in seconds, between two retries of a send."),
+    Setting("NURTURE_CLICK_MAX_AGE", 365 * 24 * 3600,
+            "Seconds a tracked email link records clicks; older links still redirect, without recording."),
+    Setting("WORKER_INTERVAL", 30, "Seconds `cabos worker` waits between two ticks."),
+    Setting("DOWNLOAD_EVENTS_FLUSH_MS", None,
+            "Milliseconds a guide download's event waits in memory before it is written with others in one "
+            "transaction (also written at shutdown). Default: 1000, or 0 when TESTING (0: written in the request)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

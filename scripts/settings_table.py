@@ -1,9 +1,31 @@
-"""Print the README's settings table from cabos/config.py (paste between the markers)."""
+"""The README's settings table, generated from cabos/config.py.
+
+    python scripts/settings_table.py           # print it
+    python scripts/settings_table.py --write   # replace it in README.md, between the markers
+"""
+
+import re
+import sys
+from pathlib import Path
 
 from cabos.config import SETTINGS
 
-print("| Environment variable | Default | What it does |")
-print("|---|---|---|")
-for s in SETTINGS:
-    default = "—" if s.default is None else f"`{s.default}`"
-    print(f"| `CABOS_{s.name}` | {default} | {s.help} |")
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def table() -> str:
+    lines = ["| Environment variable | Default | What it does |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "—" if s.default is None else f"`{s.default}`"
+        lines.append(f"| `CABOS_{s.name}` | {default} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        text = README.read_text(encoding="utf-8")
+        new = re.sub(r"(<!-- settings:begin -->\n).*?(\n<!-- settings:end -->)",
+                     lambda m: m.group(1) + table() + m.group(2), text, flags=re.S)
+        README.write_text(new, encoding="utf-8")
+    else:
+        print(table())

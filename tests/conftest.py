@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cabos import migrate
+from cabos.cli import cli as cabos_cli
 from cabos.db import Database, make_engine
 from cabos.schema import metadata
 from cabos.site import create_app
@@ -109,9 +115,16 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+class CabosRunner(FlaskCliRunner):
+    """Invokes the `cabos` command group (not app.cli) against this test's app."""
+
+    def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().invoke(cli or cabos_cli, args, **kwargs)
+
+
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
-    return app.test_cli_runner()
+    return CabosRunner(app)
 
 
 @pytest.fixture
@@ -192,3 +205,152 @@ def app_factory(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-d
     yield build
     for application in apps:
         application.extensions["cabos.db"].engine.dispose()
+
+
+# --- a real SMTP server on loopback (guides, nurture) ---------------------------------
+
+
+@dataclass
+class Delivered:
+    """One message as the SMTP server received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1: collects what it receives, refuses the recipients it is told to."""
+
+    host: str
+    port: int
+    messages: list[Delivered] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
+        """Answer RCPT TO for ``address`` with ``reply`` (a 5xx is permanent, a 4xx temporary)."""
+        self.refused[address.lower()] = reply
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The MAIL_* settings that make an app deliver here."""
+        return {"MAIL_BACKEND": "smtp", "MAIL_SERVER": self.host, "MAIL_PORT": self.port,
+                "MAIL_USE_TLS": False, "MAIL_USE_SSL": False, "MAIL_TIMEOUT": 5}
+
+
+class _CollectingHandler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        reply = self.server.refused.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=email_policy.default)
+        self.server.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on a free loopback port; ``smtp_server.settings`` points an app at it."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = SmtpServer("127.0.0.1", port)
+    controller = Controller(_CollectingHandler(server), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@dataclass
+class LiveServer:
+    """The test's app on a real HTTP server: ``live_server.url + '/path'``."""
+
+    app: Flask
+    url: str
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """Serve this test's ``app`` with werkzeug in a thread on a free 127.0.0.1 port (browser tests)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- staff accounts (every part with staff pages) -------------------------------------
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_staff(db: Database):  # type: ignore[no-untyped-def]
+    """Create a staff user: ``make_staff("sales", email="ana@example.com")`` → StaffUser (committed).
+
+    The password is STAFF_PASSWORD, hashed with argon2id's cheapest parameters to keep tests
+    fast (a real sign-in rehashes it with the production ones).
+    """
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from cabos.staff.models import StaffUser
+
+    cheap = PasswordHasher.from_parameters(CHEAPEST).hash(STAFF_PASSWORD)
+    counter = iter(range(1, 10_000))
+
+    def build(role: str = "admin", email: str | None = None, name: str = "", active: bool = True) -> StaffUser:
+        n = next(counter)
+        with db.sessions() as s:
+            user = StaffUser(email=email or f"{role}{n}@staff.example", name=name or f"{role.title()} {n}", role=role,
+                             password_hash=cheap, active=active)
+            s.add(user)
+            s.commit()
+            s.refresh(user)
+            s.expunge(user)
+        return user
+
+    return build
+
+
+def staff_login(client: FlaskClient, user: Any) -> FlaskClient:
+    """Sign ``client`` in as ``user`` without the form (the sign-in itself has its own tests)."""
+    import time
+
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+        sess["_staff_at"] = time.time()
+    return client
+
+
+@pytest.fixture
+def staff_client(app: Flask, make_staff):  # type: ignore[no-untyped-def]
+    """A test client signed in with a new account of ``role``: ``staff_client("marketer")``."""
+
+    def build(role: str = "admin", **kwargs: Any) -> FlaskClient:
+        return staff_login(app.test_client(), make_staff(role, **kwargs))
+
+    return build

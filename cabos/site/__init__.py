@@ -10,9 +10,15 @@ from typing import Any
 from flask import Flask
 
 from cabos import config as settings
-from cabos import content, db
-from cabos.site import errors, i18n, public
+from cabos import content, db, intent, mail
+from cabos.content import pdf
+from cabos.site import errors, forms, guides, health, i18n, limits, public, security
 from cabos.site.sessions import SessionInterface
+from cabos.tracking import routes as tracking
+from cabos import sales, staff
+from cabos import nurture
+from cabos.nurture import routes as nurture_routes
+from cabos import dashboard
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -28,10 +34,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.session_interface = SessionInterface()
     db.init_app(app)
-    content.init_app(app)
+    content_extensions = (intent.rules_extension(), nurture.content_extension())
+    app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
+    content.init_app(app, extensions=content_extensions)
+    security.init_app(app)
+    health.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     public.init_app(app)
+    mail.init_app(app)
+    pdf.init_app(app)
+    forms.init_app(app)
+    limits.init_app(app)
+    guides.init_app(app)
+    tracking.init_app(app)
+    staff.init_app(app)
+    sales.init_app(app)
+    nurture_routes.init_app(app)
+    dashboard.init_app(app)
     return app
 
 

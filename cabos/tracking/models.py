@@ -9,7 +9,7 @@ never loaded whole.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
@@ -55,3 +55,25 @@ class Event(Base):
     scroll_pct: Mapped[int] = mapped_column(default=0)
     read_to_end: Mapped[bool] = mapped_column(default=False)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContentView(Base):
+    """Views per content and day, counted for everyone, tracked or not: no identity here."""
+
+    __tablename__ = "content_views"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    content_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    content_slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    views: Mapped[int] = mapped_column(default=0)
+    untracked: Mapped[int] = mapped_column(default=0)  # of which: DNT/GPC or declined
+
+
+class DropCount(Base):
+    """Beacons dropped per reason and day (bot, consent, unknown view, ...), for staff."""
+
+    __tablename__ = "tracking_drops"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,151 @@
+"""Revenue attributed to content, guides, sequences and problems from the won contacts' trails.
+
+A *touch* is, on the won contact's trail before the win: a reading of an article or page
+with some engaged time, a guide download, or a click in a nurture email (its sequence).
+Each won deal's revenue is shared among its touches by one of three methods:
+
+- ``first``: all of it to the first touch;
+- ``last``: all of it to the last touch before the handoff (the last before the win if
+  there was none before the handoff);
+- ``linear``: evenly among all touches.
+
+A touch's share goes whole to its content (or sequence) and is split evenly among the
+problems it was tagged with when it happened. A deal without touches stays unattributed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cabos.dashboard.metrics import Win, main_currency
+from cabos.tracking.models import Event
+
+METHODS = ("first", "last", "linear")
+NO_PROBLEM = ""
+
+
+@dataclass(frozen=True)
+class Touch:
+    at: datetime
+    kind: str  # 'article' | 'page' | 'guide' | 'sequence'
+    key: str  # content slug, or sequence name
+    problems: tuple[str, ...]
+    order: int = 0  # the event id: ties in time keep the order they were written in
+
+
+def trails(session: Session, won: Sequence[Win]) -> dict[int, list[Touch]]:
+    """The touches of each won contact, oldest first, up to their latest win in ``won``."""
+    until: dict[int, datetime] = {}
+    for w in won:
+        until[w.contact_id] = max(until.get(w.contact_id, w.at), w.at)
+    out: dict[int, list[Touch]] = defaultdict(list)
+    ids = sorted(until)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        # By the contacts' own index, filtered here: a condition on ``type`` could send the
+        # planner to the (type, occurred_at) index and every reading ever. Only clicks carry
+        # what they need in ``data`` (their sequence): it is read for them alone.
+        reads = (select(Event.contact_id, Event.occurred_at, Event.id, Event.type, Event.content_kind,
+                        Event.content_slug, Event.engaged_ms, Event.problems)
+                 .where(Event.contact_id.in_(chunk)))
+        clicked: list[int] = []
+        for contact_id, at, event_id, type_, kind, slug, engaged_ms, problems in session.execute(reads):
+            if at >= until[contact_id]:
+                continue
+            if type_ == "email_click":
+                clicked.append(event_id)
+            elif slug and ((type_ == "reading" and (engaged_ms or 0) > 0 and kind in ("article", "page"))
+                           or type_ == "download"):
+                out[contact_id].append(Touch(at, "guide" if type_ == "download" else kind, slug,
+                                             tuple(problems or ()), event_id))
+        if not clicked:
+            continue
+        clicks = (select(Event.contact_id, Event.occurred_at, Event.id, Event.problems, Event.data)
+                  .where(Event.id.in_(clicked)))
+        for contact_id, at, event_id, problems, data in session.execute(clicks):
+            sequence = str((data or {}).get("sequence") or "")
+            if sequence and at < until[contact_id]:
+                out[contact_id].append(Touch(at, "sequence", sequence, tuple(problems or ()), event_id))
+    for touches in out.values():
+        touches.sort(key=lambda t: (t.at, t.order))
+    return dict(out)
+
+
+def shares(touches: Sequence[Touch], handoff_at: datetime) -> dict[str, list[float]]:
+    """Each method's share (0..1) for each touch of one deal; the shares of a method sum to 1."""
+    n = len(touches)
+    out = {m: [0.0] * n for m in METHODS}
+    if not n:
+        return out
+    out["first"][0] = 1.0
+    before = [i for i, t in enumerate(touches) if t.at < handoff_at]
+    out["last"][before[-1] if before else n - 1] = 1.0
+    out["linear"] = [1.0 / n] * n
+    return out
+
+
+@dataclass
+class Credit:
+    """Revenue (cents, may be fractional) one content, sequence or problem earned by each method."""
+
+    kind: str  # 'article' | 'page' | 'guide' | 'sequence' | 'problem'
+    key: str
+    cents: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METHODS, 0.0))
+    deals: int = 0  # won deals with at least one touch of it
+
+
+@dataclass(frozen=True)
+class Attribution:
+    currency: str
+    total_cents: int  # revenue won in the period (in ``currency``)
+    unattributed_cents: int  # of which: deals with no touch
+    deals: int
+    items: tuple[Credit, ...]  # contents and sequences
+    problems: tuple[Credit, ...]
+
+    def sorted_items(self, method: str) -> list[Credit]:
+        return sorted(self.items, key=lambda c: (-c.cents[method], c.kind, c.key))
+
+    def sorted_problems(self, method: str) -> list[Credit]:
+        return sorted(self.problems, key=lambda c: (-c.cents[method], c.key))
+
+
+def attribute(won: Sequence[Win], touches: dict[int, list[Touch]]) -> Attribution:
+    """Share each win's revenue among its touches, by every method at once."""
+    currency = main_currency(won)
+    items: dict[tuple[str, str], Credit] = {}
+    problems: dict[str, Credit] = {}
+    total = unattributed = deals = 0
+    for w in won:
+        if w.currency != currency:
+            continue
+        deals += 1
+        total += w.revenue_cents
+        trail = [t for t in touches.get(w.contact_id, ()) if t.at < w.at]
+        if not trail:
+            unattributed += w.revenue_cents
+            continue
+        split = shares(trail, w.handoff_at)
+        touched_items: set[tuple[str, str]] = set()
+        touched_problems: set[str] = set()
+        for i, t in enumerate(trail):
+            item = items.setdefault((t.kind, t.key), Credit(t.kind, t.key))
+            touched_items.add((t.kind, t.key))
+            tags = t.problems or (NO_PROBLEM,)
+            for method in METHODS:
+                amount = w.revenue_cents * split[method][i]
+                item.cents[method] += amount
+                for tag in tags:
+                    problems.setdefault(tag, Credit("problem", tag)).cents[method] += amount / len(tags)
+            touched_problems.update(tags)
+        for key in touched_items:
+            items[key].deals += 1
+        for tag in touched_problems:
+            problems[tag].deals += 1
+    return Attribution(currency, total, unattributed, deals, tuple(items.values()), tuple(problems.values()))

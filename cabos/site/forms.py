@@ -1,0 +1,131 @@
+"""Forms: CSRF for the whole site, and the lead form each guide asks for.
+
+A guide's front matter decides its extra fields (built-in or custom, each
+required or optional), so its form class is built from the guide. Every
+value is attacker-controlled: lengths are bounded, choices are checked
+against the list, the address is normalised before it is validated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, render_template
+from flask_babel import gettext as _
+from flask_wtf import CSRFProtect, FlaskForm
+from flask_wtf.csrf import CSRFError
+from wtforms import BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from cabos.contacts.capture import normalise_email, valid_email
+from cabos.content.model import Document, FormField, Site
+
+HONEYPOT = "website"
+COMPANY_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
+TEXT_LIMITS = {"name": 200, "company": 200, "role": 200, "country": 100}
+CUSTOM_LIMIT = 200
+
+
+class Choice(SelectField):
+    """A select whose 'not one of the choices' message is ours, in the site's language."""
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data not in {choice.value for choice in self.choices}:  # type: ignore[union-attr]
+            raise ValidationError(_("Choose one of the options in the list."))
+
+
+def _email(form: Any, field: Field) -> None:
+    if field.data and not valid_email(field.data):
+        raise ValidationError(_("This does not look like an email address: check it for typos."))
+
+
+def _trimmed(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _required(required: bool) -> list[Any]:
+    return [DataRequired(message=_("Please fill in this field."))] if required else [Optional()]
+
+
+def _length(limit: int) -> Length:
+    return Length(max=limit, message=_("Keep it under %(max)s characters.", max=limit))
+
+
+def builtin_labels() -> dict[str, str]:
+    return {"company": _("Company"), "role": _("Role"), "company_size": _("Company size"), "country": _("Country")}
+
+
+def _field_for(spec: FormField) -> Field:
+    label = spec.label or builtin_labels().get(spec.name, spec.name)
+    if spec.choices or spec.name == "company_size":
+        choices = spec.choices or COMPANY_SIZES
+        options = [SelectChoice("", _("Choose one"))] + [SelectChoice(c, c) for c in choices]
+        return Choice(label, choices=options, default="", validators=_required(spec.required))
+    limit = TEXT_LIMITS.get(spec.name, CUSTOM_LIMIT)
+    return StringField(label, filters=[_trimmed], validators=[*_required(spec.required), _length(limit)])
+
+
+def consent_text() -> str:
+    return _("I agree to receive emails about these topics. I can unsubscribe at any time.")
+
+
+def lead_form(doc: Document, site: Site, formdata: Any = None) -> FlaskForm:
+    """A form for ``doc``: name and email always, then the guide's own fields, in its order."""
+
+    class LeadForm(FlaskForm):
+        pass
+
+    LeadForm.name = StringField(_("Name"), filters=[_trimmed], validators=[
+        DataRequired(message=_("Please tell us your name.")), _length(TEXT_LIMITS["name"])])
+    LeadForm.email = EmailField(_("Work email"), filters=[lambda v: normalise_email(v) if isinstance(v, str) else v],
+                                validators=[DataRequired(message=_("Please enter your email address.")),
+                                            Length(max=254, message=_("This address is too long.")), _email])
+    for spec in doc.form_fields:
+        setattr(LeadForm, f"f_{spec.name}", _field_for(spec))
+    if site.consent != "off":
+        LeadForm.consent = BooleanField(consent_text(), validators=[
+            DataRequired(message=_("Please accept to receive the guide by email."))]
+            if site.consent == "required" else [Optional()])
+    # Real people never see this field; bots that fill every input give themselves away.
+    setattr(LeadForm, HONEYPOT, StringField(_("Leave this field empty"), validators=[Optional()]))
+    LeadForm.ref = HiddenField(validators=[Optional()])
+    return LeadForm(formdata=formdata) if formdata is not None else LeadForm()
+
+
+def extra_fields(form: FlaskForm, doc: Document) -> list[Field]:
+    return [form[f"f_{spec.name}"] for spec in doc.form_fields]
+
+
+def submitted_values(form: FlaskForm, doc: Document) -> tuple[dict[str, str], dict[str, str]]:
+    """The guide's fields as (built-in columns, custom answers), empty answers left out."""
+    builtin: dict[str, str] = {}
+    custom: dict[str, str] = {}
+    for spec in doc.form_fields:
+        value = form[f"f_{spec.name}"].data
+        if isinstance(value, str) and value.strip():
+            (builtin if spec.builtin else custom)[spec.name] = value.strip()
+    return builtin, custom
+
+
+class ResendForm(FlaskForm):
+    """Ask for a fresh download link."""
+
+    email = EmailField(filters=[lambda v: normalise_email(v) if isinstance(v, str) else v])
+    website = StringField(validators=[Optional()])
+
+    def validate_email(self, field: Field) -> None:
+        if not field.data:
+            raise ValidationError(_("Please enter your email address."))
+        if len(field.data) > 254 or not valid_email(field.data):
+            raise ValidationError(_("This does not look like an email address: check it for typos."))
+
+
+def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
+    return render_template("error.html", code=400, name="CSRF", description=_(
+        "This form has expired or was sent from another page. Reload the page and send it again.")), 400
+
+
+def init_app(app: Flask) -> None:
+    """CSRF on every form post of the site (APIs with their own auth opt out with ``csrf.exempt``)."""
+    app.extensions["cabos.csrf"] = CSRFProtect(app)
+    app.register_error_handler(CSRFError, _csrf_failed)

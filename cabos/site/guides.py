@@ -1,0 +1,234 @@
+"""Gated guides: landing page and lead form, thank-you, signed download, fresh links.
+
+The PDF is found by the guide's slug in the library and served from the PDF
+cache; nothing in a request ever becomes a filesystem path. A link that is
+forged, broken, expired or meant for another guide gets a page that offers
+a fresh one, never a file and never an error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from flask import (Blueprint, Flask, Response, abort, current_app, redirect, render_template, request,
+                   send_file, url_for)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cabos import mail
+from cabos.contacts.capture import Lead, capture, clean_text, touch_from
+from cabos.contacts.download_log import Download, DownloadLog
+from cabos.contacts.models import Contact
+from cabos.content import Document, current_library
+from cabos.content.pdf import guide_pdf
+from cabos.db import database, get_session, utcnow
+from cabos.site import forms, limits
+from cabos.site.download_links import Grant, LinkError, is_token_shaped, make_token, read_token
+from cabos.site.public import site_url
+from cabos.tracking.visitors import current_visitor_id
+
+log = logging.getLogger("cabos.guides")
+
+
+def _guide(slug: str) -> Document:
+    doc = current_library().guides.get(slug)
+    if doc is None:
+        abort(404)
+    return doc
+
+
+def _private(response: Response, status: int = 200) -> Response:
+    # Pages with a form token or a personal link are never shared by caches.
+    response.status_code = status
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    return _private(Response(render_template(template, **context)), status)
+
+
+def index() -> Response:
+    lib = current_library()
+    groups = [(p, lib.guides_for(p.slug)) for p in lib.problems.values()]
+    loose = [g for g in lib.guides.values() if not g.problems]
+    return _page("guides/index.html", groups=[(p, gs) for p, gs in groups if gs], loose=loose)
+
+
+def covers_css() -> Response:
+    """Each guide's cover colour (validated #rrggbb) as CSS, so pages need no inline styles."""
+    lib = current_library()
+    rules = [f'.guide-cover[data-slug="{g.slug}"]{{background:{g.cover_color}}}'
+             for g in lib.guides.values() if g.cover_color]
+    response = Response("\n".join(rules) + "\n", mimetype="text/css")
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
+
+
+def landing(slug: str) -> Response:
+    doc = _guide(slug)
+    lib = current_library()
+    form = forms.lead_form(doc, lib.site)
+    if request.method == "POST":
+        if form[forms.HONEYPOT].data:
+            # Looks like success to the bot; nothing is stored and nothing is sent.
+            log.info("honeypot filled on guide %s", slug)
+            return _page("guides/thanks.html", doc=doc, token=None, mailed=True)
+        if form.validate():
+            return _accept(doc, form)
+        return _page("guides/landing.html", 422, doc=doc, form=form, fields=forms.extra_fields(form, doc))
+    referrer = request.referrer or ""
+    if referrer and not referrer.startswith(site_url()):
+        form.ref.data = referrer[:500]
+    return _page("guides/landing.html", doc=doc, form=form, fields=forms.extra_fields(form, doc))
+
+
+def _accept(doc: Document, form: forms.FlaskForm) -> Response:
+    builtin, custom = forms.submitted_values(form, doc)
+    consent = getattr(form, "consent", None)
+    lead = Lead(email=form.email.data, name=form.name.data, fields=builtin, custom=custom,
+                consent_text=forms.consent_text() if consent is not None and consent.data else "")
+    now = utcnow()
+    touch = touch_from(request.args, form.ref.data or None, request.path, now)
+    visitor_id = current_visitor_id(create=True)
+    session = get_session()
+    for attempt in (1, 2):
+        try:
+            contact, _created = capture(session, lead, doc, touch, visitor_id, now)
+            session.commit()
+            break
+        except IntegrityError:
+            # The same new address submitted twice at once: the other request created it.
+            session.rollback()
+            if attempt == 2:
+                raise
+    token = make_token(current_app.secret_key, contact.id, contact.email, doc.slug)  # type: ignore[arg-type]
+    mailed = send_link(contact, doc, token)
+    return redirect(url_for("guides.thanks", slug=doc.slug, token=token, **({} if mailed else {"mailed": 0})), 303)
+
+
+def send_link(contact: Contact, doc: Document, token: str) -> bool:
+    """Email the download link; False (and logged) if the mail could not be sent now."""
+    link = site_url(url_for("guides.download", slug=doc.slug, token=token))
+    landing_url = site_url(url_for("guides.landing", slug=doc.slug))
+    max_days = max(1, round(current_app.config["DOWNLOAD_LINK_MAX_AGE"] / 86400))
+    context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days}
+    message = EmailMessage()
+    message["Subject"] = _("Your guide: %(title)s", title=doc.title)
+    sender = current_app.config["MAIL_FROM"]
+    message["From"] = sender if "<" in sender else Address(display_name=current_library().site.name, addr_spec=sender)
+    message["To"] = _address(contact)
+    message.set_content(render_template("guides/email.txt", **context))
+    message.add_alternative(render_template("guides/email.html", **context), subtype="html")
+    try:
+        mail.send(message)
+    except mail.MailError as exc:
+        log.warning("guide link for contact %s not sent (%s): %s", contact.id,
+                    "temporary" if exc.temporary else "permanent", exc)
+        return False
+    return True
+
+
+def _address(contact: Contact) -> Address:
+    local, domain = contact.email.rsplit("@", 1)
+    # The mail system wants ASCII domains; the contact keeps the address as typed.
+    return Address(display_name=clean_text(contact.name, 200), username=local,
+                   domain=domain.encode("idna").decode("ascii"))
+
+
+def _link_problem(doc: Document, error: LinkError | None) -> Response:
+    expired = bool(error and error.expired)
+    return _page("guides/link.html", 410 if expired else 403, doc=doc, state="expired" if expired else "invalid",
+                 form=forms.ResendForm())
+
+
+def _grant(doc: Document) -> tuple[Grant | None, LinkError | None]:
+    """The signed grant in the query string. No database: a cached download must stay cheap."""
+    token = request.args.get("token", "")
+    if token and not is_token_shaped(token):
+        abort(404)  # not even shaped like one of our tokens: path tricks, probes
+    try:
+        return read_token(current_app.secret_key, token, doc.slug,  # type: ignore[arg-type]
+                          int(current_app.config["DOWNLOAD_LINK_MAX_AGE"])), None
+    except LinkError as exc:
+        return None, exc
+
+
+def thanks(slug: str) -> Response:
+    doc = _guide(slug)
+    grant, error = _grant(doc)
+    if grant is None:
+        return _link_problem(doc, error)
+    return _page("guides/thanks.html", doc=doc, token=request.args["token"],
+                 mailed=request.args.get("mailed") != "0")
+
+
+def download(slug: str) -> Response:
+    doc = _guide(slug)
+    grant, error = _grant(doc)
+    if grant is None:
+        return _link_problem(doc, error)
+    try:
+        path = guide_pdf(current_library(), doc)
+    except Exception:
+        log.exception("could not render the PDF of guide %s", slug)
+        return _page("error.html", 503, code=503, name="PDF",
+                     description=_("The guide could not be prepared just now. Please try again in a minute."))
+    version = path.stem.rsplit("--", 1)[-1]
+    # One event per download, not per byte range a PDF viewer asks for afterwards.
+    byte_range = request.headers.get("Range", "")
+    if request.method == "GET" and (not byte_range or byte_range.replace(" ", "").startswith("bytes=0-")):
+        current_app.extensions["cabos.download_log"].add(Download(
+            grant.contact_id, grant.email_hash, doc.slug, doc.stage, doc.problems, data={"file": version}))
+    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"{doc.slug}.pdf",
+                         conditional=True, etag=version, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return _private(response, response.status_code)
+
+
+def resend(slug: str) -> Response:
+    doc = _guide(slug)
+    form = forms.ResendForm()
+    if request.method == "GET":
+        return _page("guides/link.html", doc=doc, state="ask", form=form)
+    if form.website.data:
+        return _page("guides/link.html", doc=doc, state="sent", form=form)
+    if not form.validate():
+        return _page("guides/link.html", 422, doc=doc, state="ask", form=form)
+    contact = get_session().scalar(select(Contact).where(Contact.email == form.email.data))
+    if contact is not None:
+        send_link(contact, doc, make_token(current_app.secret_key, contact.id, contact.email,  # type: ignore[arg-type]
+                                           doc.slug))
+    # The same answer either way: this page must not tell who is a contact.
+    return _page("guides/link.html", doc=doc, state="sent", form=forms.ResendForm(formdata=None))
+
+
+def init_app(app: Flask) -> None:
+    """Register the guides blueprint with path words in the site's language."""
+    word = app.config["PATHS"]["guides"]
+    words = _WORDS.get(word, _WORDS["guias"])
+    bp = Blueprint("guides", __name__)
+    bp.add_url_rule(f"/{word}", "index", index, methods=["GET"])
+    bp.add_url_rule(f"/{word}/covers.css", "covers_css", covers_css, methods=["GET"])
+    bp.add_url_rule(f"/{word}/<slug>", "landing", limits.form_limit(app, landing), methods=["GET", "POST"])
+    bp.add_url_rule(f"/{word}/<slug>/{words['thanks']}", "thanks", thanks, methods=["GET"])
+    bp.add_url_rule(f"/{word}/<slug>/{words['download']}", "download", download, methods=["GET"])
+    bp.add_url_rule(f"/{word}/<slug>/{words['link']}", "resend", limits.form_limit(app, resend),
+                    methods=["GET", "POST"])
+    app.register_blueprint(bp)
+    flush_ms = app.config["DOWNLOAD_EVENTS_FLUSH_MS"]
+    if flush_ms is None:
+        flush_ms = 0 if app.testing else 1000
+    app.extensions["cabos.download_log"] = DownloadLog(database(app), interval=float(flush_ms) / 1000)
+
+
+# Path words after the guide's slug, in the site's language (like PATHS in public.py).
+_WORDS = {
+    "guias": {"thanks": "gracias", "download": "descargar", "link": "nuevo-enlace"},
+    "guides": {"thanks": "thanks", "download": "download", "link": "new-link"},
+}

@@ -1,0 +1,36 @@
+"""Rate limits against bots: form posts per client IP (Flask-Limiter).
+
+Each app gets its own Limiter, so two apps in one process (tests, benches)
+never share counters unless they share a storage URI on purpose. The key
+is ``request.remote_addr``: behind proxies, ProxyFix (TRUSTED_PROXY_HOPS)
+makes that the client's address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    app.extensions["cabos.limiter"] = Limiter(
+        client_ip, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"], default_limits=[],
+        key_prefix="cabos",
+    )
+
+
+def form_limit(app: Flask, view: Callable[..., Any]) -> Callable[..., Any]:
+    """``view`` with FORM_RATE_LIMIT applied to its POSTs (GETs are free)."""
+    limiter: Limiter = app.extensions["cabos.limiter"]
+    return limiter.limit(lambda: current_app.config["FORM_RATE_LIMIT"], methods=["POST"], scope="lead-forms",
+                         error_message=lambda: _("Too many forms sent from your connection. "
+                                                 "Please wait a minute and try again."))(view)

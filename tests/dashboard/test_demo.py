@@ -1,0 +1,52 @@
+"""`cabos demo`: history made through the app's own code paths; refuses to mix with real contacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from cabos.contacts.models import Contact
+from cabos.dashboard.models import Refresh
+from cabos.intent.models import IntentState
+from cabos.staff.models import StaffUser
+from cabos.tracking.models import Event
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app_config(shared_pdf_cache: Path) -> dict[str, str]:
+    return {"PDF_CACHE_DIR": str(shared_pdf_cache)}
+
+
+@pytest.fixture
+def content_dir() -> Path:
+    from tests.conftest import DEMO_CONTENT
+
+    return DEMO_CONTENT
+
+
+def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
+    result = runner.invoke(args=["demo", "--days", "30", "--people", "30", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Sign in at /staff/login as admin@example.com with the password: " in result.output
+    password = result.output.split("with the password: ")[1].split()[0]
+    assert len(password) >= 12
+
+    def count(query):  # type: ignore[no-untyped-def]
+        return session.scalar(select(func.count()).select_from(query.subquery()))
+
+    readings = count(select(Event.id).where(Event.type == "reading", Event.view_id.is_not(None)))
+    assert readings > 50  # beacons through /t/e, keyed by their page view
+    assert count(select(Event.id).where(Event.type == "form_submit")) == count(select(Contact.id)) > 3
+    assert count(select(Event.id).where(Event.type == "merge")) > 3  # identify stitched the readers' visitors
+    assert count(select(IntentState.id).where(IntentState.contact_id.is_not(None))) > 3  # intent updated
+    assert session.scalar(select(StaffUser.role).where(StaffUser.email == "admin@example.com")) == "admin"
+    assert session.get(Refresh, "readers") is not None  # the dashboard's rollup is ready
+
+    again = runner.invoke(args=["demo"])
+    assert again.exit_code == 1 and "already has contacts" in again.output
+    quiet = runner.invoke(args=["demo", "--if-empty"])
+    assert quiet.exit_code == 0 and "nothing to do" in quiet.output
