@@ -12,6 +12,7 @@ is not, and the address should be suppressed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import smtplib
@@ -105,21 +106,26 @@ class SmtpBackend:
             log.warning("mail %s refused for %s", message["Message-ID"], sorted(refused))
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.use_ssl:
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=_tls_context())
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.use_tls and not self.use_ssl:
-                smtp.starttls(context=context)
+                smtp.starttls(context=_tls_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
         except BaseException:
             smtp.close()
             raise
         return smtp
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Built once, and only if TLS is used: loading the CA bundle costs ~100 ms per call."""
+    return ssl.create_default_context()
 
 
 def _classify(what: str, recipients: dict[str, tuple[int, bytes]]) -> MailError:

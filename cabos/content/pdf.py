@@ -19,8 +19,10 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -128,11 +130,13 @@ class GuidePdfs:
             self._stamp_at = now
         return self._stamp
 
+    def _memo_key(self, doc: Document, site: Site, base_url: str, names: tuple[str, ...]) -> tuple[object, ...]:
+        return (doc.digest, doc.slug, site.name, site.language, site.brand, base_url, names, self._template_stamp())
+
     def rendition(self, doc: Document, site: Site, base_url: str, problem_names: tuple[str, ...] = ()) -> Rendition:
         """The HTML for ``doc`` and its cache key (memoised: downloads call this every time)."""
         base_url = base_url.rstrip("/")
-        memo_key = (doc.digest, doc.slug, site.name, site.language, site.brand, base_url, problem_names,
-                    self._template_stamp())
+        memo_key = self._memo_key(doc, site, base_url, problem_names)
         with self._memo_lock:
             hit = self._memo.get(memo_key)
         if hit is not None:
@@ -170,6 +174,18 @@ class GuidePdfs:
         fetcher = OfflineFetcher({"/static/": self.static_dir, "": self.content_dir}, rendition.base_url)
         return weasyprint.HTML(string=rendition.html, base_url=rendition.base_url + "/",
                                url_fetcher=fetcher).write_pdf()
+
+    def cached_path(self, doc: Document, site: Site, base_url: str, problem_names: tuple[str, ...] = ()) -> Path | None:
+        """The current PDF if it is rendered and its key is known in this process; else None.
+
+        Needs no app context (no template is rendered): the download fast path asks this first.
+        """
+        with self._memo_lock:
+            rendition = self._memo.get(self._memo_key(doc, site, base_url.rstrip("/"), problem_names))
+        if rendition is None:
+            return None
+        path = self.path_for(doc.slug, rendition)
+        return path if path.is_file() else None
 
     def path_for(self, slug: str, rendition: Rendition) -> Path:
         return self.folder / f"{slug}--{rendition.key}.pdf"
@@ -227,10 +243,15 @@ def pdfs(app: Flask | None = None) -> GuidePdfs:
     return (app or current_app).extensions["cabos.pdfs"]
 
 
+def pdf_inputs(config: Mapping[str, Any], library: Library, doc: Document) -> tuple[str, tuple[str, ...]]:
+    """What a guide's PDF depends on besides the guide and the site: the base URL and problem names."""
+    base_url = config["SITE_URL"] or library.site.base_url
+    return base_url, tuple(library.problems[p].name for p in doc.problems if p in library.problems)
+
+
 def guide_pdf(library: Library, doc: Document) -> Path:
     """The PDF of a published guide in the current app, rendered if missing."""
-    base_url = current_app.config["SITE_URL"] or library.site.base_url
-    names = tuple(library.problems[p].name for p in doc.problems if p in library.problems)
+    base_url, names = pdf_inputs(current_app.config, library, doc)
     return pdfs().ensure(doc, library.site, base_url, names)
 
 

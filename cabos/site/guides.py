@@ -3,7 +3,9 @@
 The PDF is found by the guide's slug in the library and served from the PDF
 cache; nothing in a request ever becomes a filesystem path. A link that is
 forged, broken, expired or meant for another guide gets a page that offers
-a fresh one, never a file and never an error page.
+a fresh one, never a file and never an error page. Full downloads of PDFs
+already in the cache are answered by ``fast_download`` in front of Flask; the
+``download`` view answers everything else.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from cabos.contacts.models import Contact
 from cabos.content import Document, current_library
 from cabos.content.pdf import guide_pdf
 from cabos.db import database, get_session, utcnow
-from cabos.site import forms, limits
+from cabos.site import fast_download, forms, limits
 from cabos.site.download_links import Grant, LinkError, is_token_shaped, make_token, read_token
 from cabos.site.public import site_url
 from cabos.tracking.visitors import current_visitor_id
@@ -221,6 +223,7 @@ def init_app(app: Flask) -> None:
     bp.add_url_rule(f"/{word}/<slug>/{words['link']}", "resend", limits.form_limit(app, resend),
                     methods=["GET", "POST"])
     app.register_blueprint(bp)
+    fast_download.install(app, word, words["download"])
     flush_ms = app.config["DOWNLOAD_EVENTS_FLUSH_MS"]
     if flush_ms is None:
         flush_ms = 0 if app.testing else 1000

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flask import Flask, current_app
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import ClosingIterator
 
 from cabos.content import Document, current_library
 from cabos.db import utcnow
@@ -160,7 +161,11 @@ class BeaconEndpoint:
         with self.app.app_context():
             answer = safely(req)
         start_response(answer.status, answer.headers)
-        return [answer.body] if answer.body else []
+        body = [answer.body] if answer.body else []
+        buffer = self.app.extensions["cabos.tracking"].buffer
+        if buffer.due:  # write the full batch once this answer has gone out
+            return ClosingIterator(body, buffer.flush_if_due)
+        return body
 
 
 def install(app: Flask) -> None:

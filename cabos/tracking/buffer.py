@@ -1,16 +1,24 @@
 """Accepted readings and drop counts wait in memory and are written in batches.
 
 A beacon's request only validates and queues, so ingest costs about what a bare endpoint
-costs; a thread per process writes the queue in one transaction when it holds
-``TRACKING_BUFFER_SIZE`` items or ``TRACKING_FLUSH_MS`` after the first one waits, and
-once more when the process exits (gunicorn's graceful shutdown runs ``atexit``), so
-nothing accepted is lost on a deploy. A failed write is retried and its items stay
-queued. ``TRACKING_FLUSH_MS = 0`` writes each beacon in its own request (tests).
+costs. The queue is written in one transaction per ``TRACKING_BUFFER_SIZE`` readings:
+
+- when it is full, by the request that filled it, *after* its answer went out (the
+  beacon endpoint's response iterable closes with ``flush_if_due``). Not by a thread:
+  a writer thread releases and retakes the GIL at every SQLite step, and under load that
+  convoy with the request thread cost more than the writing itself;
+- when traffic is low, by a thread, ``TRACKING_FLUSH_MS`` after the last write;
+- once more when the process exits (gunicorn's graceful shutdown runs ``atexit``), so
+  nothing accepted is lost on a deploy.
+
+A failed write is retried and its items stay queued. ``TRACKING_FLUSH_MS = 0`` writes
+each beacon in its own request (tests).
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
 import os
 import threading
@@ -24,6 +32,37 @@ from cabos.db import Database
 from cabos.tracking.store import Reading, touch_contacts, write_batch
 
 log = logging.getLogger("cabos.tracking")
+
+
+class WriterLock:
+    """One batch writer at a time per SQLite file, across processes (a lock file beside it).
+
+    SQLite has one writer anyway; taking turns here lets a worker skip instead of sleeping.
+    PostgreSQL writers lock rows, not the database: no lock file there.
+    """
+
+    def __init__(self, database: Database) -> None:
+        url = database.engine.url
+        self.path = f"{url.database}.tracking-lock" if url.get_backend_name() == "sqlite" and url.database else None
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool) -> bool:
+        if self.path is None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 class WriteBuffer:
@@ -40,6 +79,8 @@ class WriteBuffer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._flushed_at = time.monotonic()
+        self._file_lock = WriterLock(database)
 
     @property
     def synchronous(self) -> bool:
@@ -48,22 +89,33 @@ class WriteBuffer:
     def __len__(self) -> int:
         return len(self._readings)
 
+    @property
+    def due(self) -> bool:
+        """A full batch is waiting: the request that sees this writes it once it has answered."""
+        return len(self._readings) >= self.size
+
+    def flush_if_due(self) -> None:
+        if self.due:
+            try:
+                self.flush(wait=False)
+            except DBAPIError:
+                pass  # logged and still queued: the next write takes it along
+
     def add(self, reading: Reading) -> bool:
         """Queue one reading; False when the queue is full (the caller drops it as overload)."""
         with self._lock:
             if len(self._readings) >= self.hard_limit:
                 return False
             self._readings.append(reading)
-            full = len(self._readings) >= self.size
-        self._after_add(full)
+        self._after_add()
         return True
 
     def count_drop(self, reason: str, day: date) -> None:
         with self._lock:
             self._drops[(day, reason)] += 1
-        self._after_add(False)
+        self._after_add()
 
-    def _after_add(self, full: bool) -> None:
+    def _after_add(self) -> None:
         if self.synchronous:
             try:
                 self.flush()
@@ -71,8 +123,6 @@ class WriteBuffer:
                 pass  # logged and still queued: the next write takes it along
             return
         self._ensure_thread()
-        if full:
-            self._wake.set()
 
     def _ensure_thread(self) -> None:
         # Threads do not survive fork: a gunicorn worker starts its own on first use.
@@ -91,24 +141,37 @@ class WriteBuffer:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            if time.monotonic() - self._flushed_at < self.interval * 0.9:
+                continue  # requests are writing full batches: stay out of their way
             try:
                 self.flush()
             except Exception:  # the thread must outlive any one bad batch
                 log.exception("tracking: writing a batch failed; it stays queued")
                 time.sleep(self.interval)
 
-    def flush(self, attempts: int = 3) -> int:
-        """Write everything queued now, in transactions of at most ``size`` readings; return how many."""
+    def flush(self, attempts: int = 3, wait: bool = True) -> int:
+        """Write everything queued now, in transactions of at most ``size`` readings; return how many.
+
+        ``wait=False`` (a request writing a full batch) gives up at once when another process
+        is writing its batch to the same SQLite file: a later request takes it along, and no
+        worker sleeps in SQLite's busy handler while requests queue behind it.
+        """
         written = 0
         with self._writing:
-            while True:
-                with self._lock:
-                    readings, self._readings = self._readings[:self.size], self._readings[self.size:]
-                    drops, self._drops = self._drops, Counter()
-                if not readings and not drops:
-                    return written
-                self._write(readings, drops, attempts)
-                written += len(readings)
+            if not self._file_lock.acquire(wait):
+                return 0
+            try:
+                while True:
+                    with self._lock:
+                        readings, self._readings = self._readings[:self.size], self._readings[self.size:]
+                        drops, self._drops = self._drops, Counter()
+                    if not readings and not drops:
+                        self._flushed_at = time.monotonic()
+                        return written
+                    self._write(readings, drops, attempts)
+                    written += len(readings)
+            finally:
+                self._file_lock.release()
 
     def _write(self, readings: list[Reading], drops: Counter[tuple[date, str]], attempts: int) -> None:
         for attempt in range(attempts):

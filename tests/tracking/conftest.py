@@ -61,7 +61,10 @@ def send(client: FlaskClient) -> Callable[..., Any]:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         h = {**HEADERS, **(headers or {})}
         h = {k: v for k, v in h.items() if v is not None}
-        return (via or client).post("/t/e", data=data, headers=h, content_type="text/plain;charset=UTF-8")
+        # buffered: the answer is read and closed, as a server does (a full write buffer is
+        # written when the answer's iterable closes)
+        return (via or client).post("/t/e", data=data, headers=h, content_type="text/plain;charset=UTF-8",
+                                    buffered=True)
 
     return post
 
