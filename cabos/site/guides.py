@@ -18,12 +18,13 @@ from flask import (Blueprint, Flask, Response, abort, current_app, redirect, ren
                    send_file, url_for)
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cabos import mail
 from cabos.contacts.capture import Lead, capture, clean_text, touch_from
 from cabos.contacts.download_log import Download, DownloadLog
 from cabos.contacts.models import Contact
+from cabos.intent import hooks as intent_hooks
 from cabos.content import Document, current_library
 from cabos.content.pdf import guide_pdf
 from cabos.db import database, get_session, utcnow
@@ -109,6 +110,12 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
             session.rollback()
             if attempt == 2:
                 raise
+    try:
+        intent_hooks.after_form(session, contact.id, now)
+        session.commit()
+    except SQLAlchemyError:  # the lead is stored; scoring catches up on the next reading or recompute
+        session.rollback()
+        log.exception("intent update after the form of contact %s failed", contact.id)
     token = make_token(current_app.secret_key, contact.id, contact.email, doc.slug)  # type: ignore[arg-type]
     mailed = send_link(contact, doc, token)
     return redirect(url_for("guides.thanks", slug=doc.slug, token=token, **({} if mailed else {"mailed": 0})), 303)

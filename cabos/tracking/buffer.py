@@ -11,8 +11,11 @@ costs. The queue is written in one transaction per ``TRACKING_BUFFER_SIZE`` read
 - once more when the process exits (gunicorn's graceful shutdown runs ``atexit``), so
   nothing accepted is lost on a deploy.
 
+Whatever hooks into ``after_write`` (intent scoring) runs on the thread, never in a
+request: a request that wrote a batch only hands it over.
+
 A failed write is retried and its items stay queued. ``TRACKING_FLUSH_MS = 0`` writes
-each beacon in its own request (tests).
+each beacon in its own request, and runs ``after_write`` there too (tests).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy.exc import DBAPIError
@@ -78,6 +82,10 @@ class WriteBuffer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called with each batch once it is committed (intent scoring hooks in here);
+        # a failure there is logged and never un-writes or re-queues the batch.
+        self.after_write: Callable[[list[Reading]], None] | None = None
+        self._written: list[list[Reading]] = []  # batches waiting for after_write (on the thread)
         self._pid = 0
         self._flushed_at = time.monotonic()
         self._file_lock = WriterLock(database)
@@ -141,6 +149,7 @@ class WriteBuffer:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            self._run_after_write()
             if time.monotonic() - self._flushed_at < self.interval * 0.9:
                 continue  # requests are writing full batches: stay out of their way
             try:
@@ -148,6 +157,20 @@ class WriteBuffer:
             except Exception:  # the thread must outlive any one bad batch
                 log.exception("tracking: writing a batch failed; it stays queued")
                 time.sleep(self.interval)
+            self._run_after_write()
+
+    def _run_after_write(self) -> None:
+        while True:
+            with self._lock:
+                if not self._written:
+                    return
+                batch = self._written.pop(0)
+            if self.after_write is None:
+                continue
+            try:
+                self.after_write(batch)
+            except Exception:  # the readings are stored; scoring catches up later
+                log.exception("tracking: after-write hook failed for %d readings", len(batch))
 
     def flush(self, attempts: int = 3, wait: bool = True) -> int:
         """Write everything queued now, in transactions of at most ``size`` readings; return how many.
@@ -181,7 +204,7 @@ class WriteBuffer:
                 if moved:
                     with self.database.session() as session:
                         touch_contacts(session, moved)
-                return
+                break
             except DBAPIError:
                 # Deadlock, lock timeout, lost connection: the batch is whole or absent, try again.
                 if attempt == attempts - 1:
@@ -191,6 +214,14 @@ class WriteBuffer:
                     log.exception("tracking: %d readings stay queued after %d attempts", len(readings), attempts)
                     raise
                 time.sleep(0.05 * 2 ** attempt)
+        if self.after_write is not None:
+            with self._lock:
+                self._written.append(readings)
+            if self.synchronous or self._stop.is_set() or threading.current_thread() is self._thread:
+                self._run_after_write()  # tests, shutdown, or already on the thread
+            else:
+                self._ensure_thread()
+                self._wake.set()
 
     def close(self) -> None:
         """Stop the writer thread and write what is left (process exit, app teardown)."""
@@ -204,3 +235,4 @@ class WriteBuffer:
             self.flush()
         except DBAPIError:
             log.error("tracking: %d readings could not be written at shutdown", len(self._readings))
+        self._run_after_write()
