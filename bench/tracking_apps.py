@@ -2,7 +2,8 @@
 
 `cabos_app` is the whole cabos app (every hook, the full ingest pipeline, the write
 buffer) on a migrated SQLite file; `bare_app` is a bare Flask endpoint at the same path
-that parses the same JSON and answers 204 without storing anything.
+that parses the same JSON and answers 204 without storing anything. With
+BENCH_INGEST_ONLY set, cabos runs without the intent hook that rescores each written batch.
 """
 
 import json
@@ -19,6 +20,10 @@ cabos_app = create_app({
     "SECRET_KEY": "bench",
     "SITE_URL": "http://127.0.0.1",
 })
+
+if os.environ.get("BENCH_INGEST_ONLY"):
+    # Without intent's rescoring of each written batch (tracking_ingest.py --ingest-only).
+    cabos_app.extensions["cabos.tracking"].buffer.after_write = None
 
 bare_app = Flask("bare")
 

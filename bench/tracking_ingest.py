@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--visitors", type=int, default=20_000)
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="without intent's rescoring of each written batch (on the writer thread)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -81,9 +83,12 @@ def main() -> None:
     cookies = tmp / "cookies.txt"
     cookies.write_text("\n".join(signer.sign(secrets.token_hex(16)).decode() for _ in range(args.visitors)))
     env = {"BENCH_DATABASE_URL": url, "BENCH_TOKENS": ",".join(page_tokens), "BENCH_COOKIES": str(cookies)}
+    if args.ingest_only:
+        env["BENCH_INGEST_ONLY"] = "1"
 
     print(f"machine: {machine()}; gunicorn 2 sync workers; wrk 2 threads, 8 connections, {args.seconds}s; "
-          f"{len(page_tokens)} articles, {args.visitors:,} visitors")
+          f"{len(page_tokens)} articles, {args.visitors:,} visitors"
+          f"{'; ingest only (no intent rescoring)' if args.ingest_only else '; with intent rescoring'}")
     print("| server | req/s | p50 ms | p99 ms | errors | worker CPU µs/request |\n|---|---|---|---|---|---|")
     ratios, cpu_ratios, lost_total = [], [], 0
     for _ in range(args.rounds):  # alternate to spread drift over both

@@ -70,10 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Beacons accepted per visitor (per client address when there is no visitor); "
             "more are dropped as `rate_limit`. Counted in RATELIMIT_STORAGE_URI."),
     Setting("TRACKING_FLUSH_MS", None,
-            "Milliseconds an accepted beacon waits in memory before it is written with others in one "
-            "transaction (also written on a full buffer and at shutdown). Default: 1000, or 0 when "
-            "TESTING (0: each beacon is written in its own request)."),
-    Setting("TRACKING_BUFFER_SIZE", 500, "Accepted beacons that make the write buffer flush at once."),
+            "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
+            "together in one transaction (a full buffer is written at once, and what is left at shutdown). "
+            "Default: 1000, or 0 when TESTING (0: each beacon is written in its own request)."),
+    Setting("TRACKING_BUFFER_SIZE", 500,
+            "Accepted beacons written per transaction; a full buffer is written by the request that filled it, "
+            "after its answer."),
     Setting("STAFF_SESSION_HOURS", 12, "Hours a staff sign-in lasts before the staff member signs in again."),
     Setting("STAFF_LOGIN_RATE_LIMIT", "5 per minute;30 per hour",
             "Failed staff sign-ins allowed per client IP (successful ones are not counted)."),

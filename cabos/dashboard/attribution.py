@@ -19,8 +19,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cabos.dashboard.metrics import Win, main_currency
@@ -30,8 +31,7 @@ METHODS = ("first", "last", "linear")
 NO_PROBLEM = ""
 
 
-@dataclass(frozen=True)
-class Touch:
+class Touch(NamedTuple):
     at: datetime
     kind: str  # 'article' | 'page' | 'guide' | 'sequence'
     key: str  # content slug, or sequence name
@@ -46,29 +46,25 @@ def trails(session: Session, won: Sequence[Win]) -> dict[int, list[Touch]]:
         until[w.contact_id] = max(until.get(w.contact_id, w.at), w.at)
     out: dict[int, list[Touch]] = defaultdict(list)
     ids = sorted(until)
+    # ``coalesce(type, '')`` keeps the planner on the contacts' own index: a plain condition on
+    # ``type`` could send it to the (type, occurred_at) index and every reading ever.
+    kind_of = func.coalesce(Event.type, "")
+    touch = or_(and_(kind_of == "reading", Event.engaged_ms > 0, Event.content_kind.in_(("article", "page"))),
+                kind_of == "download")
+    conn = session.connection()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        # By the contacts' own index, filtered here: a condition on ``type`` could send the
-        # planner to the (type, occurred_at) index and every reading ever. Only clicks carry
-        # what they need in ``data`` (their sequence): it is read for them alone.
         reads = (select(Event.contact_id, Event.occurred_at, Event.id, Event.type, Event.content_kind,
-                        Event.content_slug, Event.engaged_ms, Event.problems)
-                 .where(Event.contact_id.in_(chunk)))
-        clicked: list[int] = []
-        for contact_id, at, event_id, type_, kind, slug, engaged_ms, problems in session.execute(reads):
-            if at >= until[contact_id]:
-                continue
-            if type_ == "email_click":
-                clicked.append(event_id)
-            elif slug and ((type_ == "reading" and (engaged_ms or 0) > 0 and kind in ("article", "page"))
-                           or type_ == "download"):
+                        Event.content_slug, Event.problems)
+                 .where(Event.contact_id.in_(chunk), touch))
+        for contact_id, at, event_id, type_, kind, slug, problems in conn.execute(reads):
+            if slug and at < until[contact_id]:
                 out[contact_id].append(Touch(at, "guide" if type_ == "download" else kind, slug,
                                              tuple(problems or ()), event_id))
-        if not clicked:
-            continue
+        # Only clicks carry what they need in ``data`` (their sequence): it is read for them alone.
         clicks = (select(Event.contact_id, Event.occurred_at, Event.id, Event.problems, Event.data)
-                  .where(Event.id.in_(clicked)))
-        for contact_id, at, event_id, problems, data in session.execute(clicks):
+                  .where(Event.contact_id.in_(chunk), kind_of == "email_click"))
+        for contact_id, at, event_id, problems, data in conn.execute(clicks):
             sequence = str((data or {}).get("sequence") or "")
             if sequence and at < until[contact_id]:
                 out[contact_id].append(Touch(at, "sequence", sequence, tuple(problems or ()), event_id))

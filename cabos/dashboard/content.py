@@ -14,15 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from cabos.content import Document, Library
 from cabos.dashboard import readers
 from cabos.dashboard.attribution import Touch
 from cabos.dashboard.metrics import Win, main_currency
-from cabos.dashboard.period import Period
-from cabos.tracking.models import Event
 
 KINDS = ("article", "guide", "page")
 SORTABLE = ("title", "readings", "median", "read_to_end", "downloads", "identified", "before_purchase", "revenue")
@@ -72,14 +68,7 @@ def sort_rows(rows: Iterable[Performance], column: str, descending: bool) -> lis
     return sorted(ordered, key=lambda r: r.value(column), reverse=descending)
 
 
-def _downloads(session: Session, period: Period) -> Iterable[tuple[str, str, int]]:
-    query = (select(Event.content_kind, Event.content_slug, func.count())
-             .where(Event.type == "download", Event.occurred_at >= period.start_at, Event.occurred_at < period.end_at)
-             .group_by(Event.content_kind, Event.content_slug))
-    return session.execute(query)
-
-
-def report(session: Session, period: Period, library: Library, content_rows: Sequence[readers.ContentRow],
+def report(library: Library, content_rows: Sequence[readers.ContentRow],
            contact_rows: Sequence[tuple[str, str, str, int]], won: Sequence[Win],
            touches: dict[int, list[Touch]]) -> ContentReport:
     """Every content's performance in the period, and the roll-ups per problem and author."""
@@ -94,11 +83,9 @@ def report(session: Session, period: Period, library: Library, content_rows: Seq
     for kind in KINDS:
         for doc in _documents(library, kind):
             row(kind, doc.slug)
-    for (kind, slug), stats in readers.content_stats(content_rows).items():
-        row(kind, slug).stats = stats
-    for kind, slug, n in _downloads(session, period):
-        if kind in KINDS and slug:
-            row(kind, slug).downloads += n
+    for (kind, slug), (stats, downloads) in readers.content_stats(content_rows).items():
+        r = row(kind, slug)
+        r.stats, r.downloads = stats, downloads
     currency = main_currency(won)
     revenue = {w.outcome_id: w.revenue_cents for w in won if w.currency == currency}
     for w in won:

@@ -72,7 +72,7 @@ def wins(session: Session, period: Period) -> list[Win]:
              .where(HandoffOutcome.kind == "won", _within(HandoffOutcome.occurred_at, period))
              .order_by(HandoffOutcome.occurred_at, HandoffOutcome.id))
     return [Win(i, h, c, at, int(cents or 0), (cur or DEFAULT_CURRENCY).upper(), h_at, who, created)
-            for i, h, c, at, cents, cur, h_at, who, created in session.execute(query)]
+            for i, h, c, at, cents, cur, h_at, who, created in session.connection().execute(query)]
 
 
 def main_currency(won: Iterable[Win]) -> str:
@@ -124,7 +124,7 @@ def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: S
                                 .where(_within(Contact.created_at, period))) or 0
 
     purchase: dict[int, tuple[datetime, datetime]] = {}  # contact -> (first entry in period, identified)
-    for contact_id, at, created in session.execute(
+    for contact_id, at, created in session.connection().execute(
             select(IntentChange.contact_id, IntentChange.occurred_at, Contact.created_at)
             .join(Contact, Contact.id == IntentChange.contact_id).where(_purchase_entries(period))):
         if contact_id not in purchase or at < purchase[contact_id][0]:
@@ -133,7 +133,7 @@ def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: S
     # Each contact's first handoff in the period, and the latest purchase-mode entry before it.
     entry = aliased(IntentChange)
     handoffs: dict[int, tuple[datetime, datetime | None]] = {}
-    for contact_id, at, entered in session.execute(
+    for contact_id, at, entered in session.connection().execute(
             select(Handoff.contact_id, Handoff.created_at, func.max(entry.occurred_at))
             .outerjoin(entry, and_(entry.contact_id == Handoff.contact_id, entry.kind == "mode",
                                    entry.to_value == "purchase", entry.occurred_at <= Handoff.created_at))
@@ -142,7 +142,7 @@ def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: S
             handoffs[contact_id] = (at, entered)
 
     accepted: dict[int, timedelta] = {}
-    for contact_id, at, handed in session.execute(
+    for contact_id, at, handed in session.connection().execute(
             select(HandoffOutcome.contact_id, HandoffOutcome.occurred_at, Handoff.created_at)
             .join(Handoff, Handoff.id == HandoffOutcome.handoff_id)
             .where(HandoffOutcome.kind == "accepted", _within(HandoffOutcome.occurred_at, period))
@@ -154,7 +154,7 @@ def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: S
     # For each win: since its handoff was accepted (or, if never accepted, since the handoff).
     won_ids = select(HandoffOutcome.handoff_id).where(HandoffOutcome.kind == "won",
                                                      _within(HandoffOutcome.occurred_at, period))
-    accepted_at = dict(session.execute(
+    accepted_at = dict(session.connection().execute(
         select(HandoffOutcome.handoff_id, func.min(HandoffOutcome.occurred_at))
         .where(HandoffOutcome.kind == "accepted", HandoffOutcome.handoff_id.in_(won_ids))
         .group_by(HandoffOutcome.handoff_id)).all())
@@ -247,7 +247,7 @@ def people(session: Session, period: Period, now: datetime, won: Sequence[Win] |
     """Per salesperson: handoffs received, first response vs SLA, outcomes, revenue; and the closed loop."""
     rows: dict[int | None, PersonRow] = {}
     names = {uid: (name or email) for uid, name, email in
-             session.execute(select(StaffUser.id, StaffUser.name, StaffUser.email))}
+             session.connection().execute(select(StaffUser.id, StaffUser.name, StaffUser.email))}
     sales_ids = session.scalars(select(StaffUser.id).where(StaffUser.role == "sales", StaffUser.active)).all()
 
     def row(uid: int | None) -> PersonRow:
@@ -257,7 +257,7 @@ def people(session: Session, period: Period, now: datetime, won: Sequence[Win] |
 
     for uid in sales_ids:
         row(uid)
-    for uid, created, responded, due in session.execute(
+    for uid, created, responded, due in session.connection().execute(
             select(Handoff.assigned_to, Handoff.created_at, Handoff.first_response_at, Handoff.due_at)
             .where(_within(Handoff.created_at, period))):
         r = row(uid)
@@ -272,7 +272,7 @@ def people(session: Session, period: Period, now: datetime, won: Sequence[Win] |
     if won is None:
         won = wins(session, period)
     currency = main_currency(won)
-    closing = session.execute(
+    closing = session.connection().execute(
         select(HandoffOutcome.kind, HandoffOutcome.reason, Handoff.assigned_to, Handoff.top_problem,
                Contact.first_touch)
         .join(Handoff, Handoff.id == HandoffOutcome.handoff_id)
@@ -346,12 +346,12 @@ def series(session: Session, period: Period, every: str, count_readers: ReaderCo
         won = wins(session, period)
     currency = main_currency(won)
     created_day = func.date(Contact.created_at)
-    identified_days = session.execute(select(created_day, func.count()).where(_within(Contact.created_at, period))
+    identified_days = session.connection().execute(select(created_day, func.count()).where(_within(Contact.created_at, period))
                                       .group_by(created_day)).all()
-    purchase = session.execute(select(IntentChange.contact_id, IntentChange.occurred_at)
+    purchase = session.connection().execute(select(IntentChange.contact_id, IntentChange.occurred_at)
                                .where(IntentChange.kind == "mode", IntentChange.to_value == "purchase",
                                       _within(IntentChange.occurred_at, period))).all()
-    handed = session.execute(select(Handoff.contact_id, Handoff.created_at)
+    handed = session.connection().execute(select(Handoff.contact_id, Handoff.created_at)
                              .where(_within(Handoff.created_at, period))).all()
     columns = {
         "identified": _bucketed(((n, readers.day_start(readers._day(d))) for d, n in identified_days), edges,

@@ -25,7 +25,7 @@ class ReaderDay(Base):
 
 
 class ContentDay(Base):
-    """Readings of one content on one day: how many, read to the end, and the engaged-time histogram."""
+    """One content on one day: readings, read to the end, downloads, and the engaged-time histogram."""
 
     __tablename__ = "dashboard_content_days"
 
@@ -34,6 +34,7 @@ class ContentDay(Base):
     content_slug: Mapped[str] = mapped_column(String(200), primary_key=True)
     readings: Mapped[int] = mapped_column(default=0)
     read_to_end: Mapped[int] = mapped_column(default=0)
+    downloads: Mapped[int] = mapped_column(default=0)  # guide downloads that day
     # Readings per engaged-time bucket (``readers.EDGES``), one count per bucket.
     histogram: Mapped[list[int]] = mapped_column(JSON, default=list)
 

@@ -45,11 +45,13 @@ def _read_before(session: Session, moments: dict[int, datetime], inclusive: bool
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         until = max(moments[c] for c in chunk)
-        # The contact's own index only (see readers._previous_days): the rest is filtered here.
+        # ``coalesce(type, '')`` keeps the planner on the contacts' own index (see attribution.trails).
+        kind_of = func.coalesce(Event.type, "")
         query = (select(Event.contact_id, Event.occurred_at, Event.type, Event.content_kind, Event.content_slug,
                         Event.engaged_ms)
-                 .where(Event.contact_id.in_(chunk), Event.occurred_at <= until))
-        for contact_id, at, type_, kind, slug, engaged_ms in session.execute(query):
+                 .where(Event.contact_id.in_(chunk), Event.occurred_at <= until,
+                        kind_of.in_(("reading", "download", "form_submit"))))
+        for contact_id, at, type_, kind, slug, engaged_ms in session.connection().execute(query):
             if kind not in KINDS or not slug or not read(type_, engaged_ms):
                 continue
             moment = moments[contact_id]
@@ -62,9 +64,9 @@ def contact_days(session: Session, first: date, last: date, library: Library) ->
     """(day, measure, dimension, key) → contacts, for ``first``..``last``."""
     since, until = day_start(first), day_start(last + timedelta(days=1))
     out: Counter[Key] = Counter()
-    created = dict(session.execute(select(Contact.id, Contact.created_at)
+    created = dict(session.connection().execute(select(Contact.id, Contact.created_at)
                                    .where(Contact.created_at >= since, Contact.created_at < until)).all())
-    entered = dict(session.execute(first_purchase_entries(since, until)).all())
+    entered = dict(session.connection().execute(first_purchase_entries(since, until)).all())
     for measure, moments, inclusive in (("identified", created, True), ("purchase", entered, False)):
         for contact_id, items in _read_before(session, moments, inclusive).items():
             day = moments[contact_id].date()

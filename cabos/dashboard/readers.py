@@ -107,9 +107,9 @@ class Window:
 
     # (chain, day, previous day) -> visitors; chain 'all' or 'engaged'
     reader_days: Counter[tuple[str, date, date]] = field(default_factory=Counter)
-    # (day, kind, slug) -> [readings, read to end, readings per bucket]
+    # (day, kind, slug) -> [readings, read to end, readings per bucket, downloads]
     content_days: dict[tuple[date, str, str], list[Any]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0, [0] * len(EDGES)]))
+        default_factory=lambda: defaultdict(lambda: [0, 0, [0] * len(EDGES), 0]))
 
 
 def day_start(day: date) -> datetime:
@@ -138,7 +138,7 @@ def _previous_days(session: Session, visitors: list[str], before: datetime) -> d
         query = (select(Event.visitor_id, Event.type, func.max(Event.occurred_at), engaged_at)
                  .where(Event.visitor_id.in_(chunk), Event.occurred_at < before)
                  .group_by(Event.visitor_id, Event.type))
-        for visitor_id, type_, last, last_engaged in session.execute(query):
+        for visitor_id, type_, last, last_engaged in session.connection().execute(query):
             if type_ != "reading":
                 continue
             found["all"][visitor_id] = _day(last)
@@ -170,7 +170,7 @@ def window(session: Session, first: date, last: date,
     days: dict[str, dict[str, set[date]]] = {"all": defaultdict(set), "engaged": defaultdict(set)}
     query = (select(Event.visitor_id, day, func.max(Event.engaged_ms))
              .where(in_range, Event.visitor_id.is_not(None)).group_by(Event.visitor_id, day))
-    for visitor_id, d, engaged_ms in session.execute(query):
+    for visitor_id, d, engaged_ms in session.connection().execute(query):
         d = _day(d)
         days["all"][visitor_id].add(d)
         if (engaged_ms or 0) >= ENGAGED_MS:
@@ -183,11 +183,17 @@ def window(session: Session, first: date, last: date,
                     func.sum(case((Event.read_to_end, 1), else_=0)))
              .where(in_range, Event.content_kind.in_(READABLE), Event.content_slug.is_not(None))
              .group_by(day, Event.content_kind, Event.content_slug, bucket))
-    for d, kind, slug, b, n, ends in session.execute(stats):
+    for d, kind, slug, b, n, ends in session.connection().execute(stats):
         cell = out.content_days[(_day(d), kind, slug)]
         cell[0] += int(n)
         cell[1] += int(ends or 0)
         cell[2][int(b)] += int(n)
+    downloads = (select(day, Event.content_kind, Event.content_slug, func.count())
+                 .where(Event.type == "download", Event.occurred_at >= start, Event.occurred_at < end,
+                        Event.content_kind.in_(READABLE), Event.content_slug.is_not(None))
+                 .group_by(day, Event.content_kind, Event.content_slug))
+    for d, kind, slug, n in session.connection().execute(downloads):
+        out.content_days[(_day(d), kind, slug)][3] += int(n)
     return out
 
 
@@ -198,9 +204,9 @@ def last_days(session: Session, first: date, last: date) -> dict[str, dict[str, 
     base = (select(Event.visitor_id, func.max(Event.occurred_at))
             .where(Event.type == "reading", Event.visitor_id.is_not(None),
                    Event.occurred_at >= start, Event.occurred_at < end).group_by(Event.visitor_id))
-    for visitor_id, at in session.execute(base):
+    for visitor_id, at in session.connection().execute(base):
         out["all"][visitor_id] = _day(at)
-    for visitor_id, at in session.execute(base.where(Event.engaged_ms >= ENGAGED_MS)):
+    for visitor_id, at in session.connection().execute(base.where(Event.engaged_ms >= ENGAGED_MS)):
         out["engaged"][visitor_id] = _day(at)
     return out
 
@@ -217,17 +223,21 @@ def count_readers(reader_days: Iterable[ReaderRow], first: date, last: date) -> 
     return counts
 
 
-ContentRow = tuple[str, str, int, int, list[int]]  # kind, slug, readings, read to end, histogram
+ContentRow = tuple[str, str, int, int, list[int], int]  # kind, slug, readings, read to end, histogram, downloads
 
 
-def content_stats(rows: Iterable[ContentRow]) -> dict[tuple[str, str], ContentStats]:
-    """Per (kind, slug): readings, read to end and histogram, summed over (kind, slug, readings, ends, histogram) rows."""
-    out: dict[tuple[str, str], ContentStats] = defaultdict(ContentStats)
-    for kind, slug, n, ends, histogram in rows:
-        stats = out[(kind, slug)]
-        stats.readings += n
-        stats.read_to_end += ends
-        for b, count in enumerate(histogram or ()):
-            if count:
-                stats.histogram[b] += count
-    return dict(out)
+def content_stats(rows: Iterable[ContentRow]) -> dict[tuple[str, str], tuple[ContentStats, int]]:
+    """Per (kind, slug): reading stats and downloads, summed over rows."""
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for kind, slug, n, ends, histogram, downloads in rows:
+        acc = sums.get((kind, slug))
+        if acc is None:
+            sums[(kind, slug)] = [n, ends, list(histogram or [0] * len(EDGES)), downloads]
+            continue
+        acc[0] += n
+        acc[1] += ends
+        if histogram and n:
+            acc[2] = [a + b for a, b in zip(acc[2], histogram)]
+        acc[3] += downloads
+    return {key: (ContentStats(n, ends, Counter({b: c for b, c in enumerate(hist) if c})), downloads)
+            for key, (n, ends, hist, downloads) in sums.items()}

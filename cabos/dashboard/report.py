@@ -33,7 +33,7 @@ def build(session: Session, period: Period, library: Library, now: datetime, eve
         every=every,
         funnel=metrics.funnel(session, period, rows.readers, won=won),
         attribution=attribution.attribute(won, touches),
-        content=content.report(session, period, library, rows.contents, rows.contacts, won, touches),
+        content=content.report(library, rows.contents, rows.contacts, won, touches),
         people=metrics.people(session, period, now, won=won),
         series=metrics.series(session, period, every, rows.readers, won=won),
     )

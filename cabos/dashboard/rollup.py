@@ -68,7 +68,7 @@ def _store_window(session: Session, win: readers.Window) -> tuple[int, int]:
     reader_rows = [{"chain": c, "day": d, "prev_day": p, "visitors": n}
                    for (c, d, p), n in sorted(win.reader_days.items())]
     content_rows = [{"day": d, "content_kind": k, "content_slug": s, "readings": v[0], "read_to_end": v[1],
-                     "histogram": v[2]} for (d, k, s), v in sorted(win.content_days.items())]
+                     "histogram": v[2], "downloads": v[3]} for (d, k, s), v in sorted(win.content_days.items())]
     return (_insert_all(session, ReaderDay.__table__, reader_rows),
             _insert_all(session, ContentDay.__table__, content_rows))
 
@@ -170,7 +170,7 @@ class Rows:
             query = (select(ReaderDay.chain, func.sum(ReaderDay.visitors))
                      .where(ReaderDay.day >= first, ReaderDay.day <= min(last, self.through), ReaderDay.prev_day < first)
                      .group_by(ReaderDay.chain))
-            for chain, n in self.session.execute(query):
+            for chain, n in self.session.connection().execute(query):
                 counts[chain] += int(n or 0)
         return counts
 
@@ -184,18 +184,18 @@ def load(session: Session, period: Period, library: Library) -> Rows:
     if through is not None and period.start <= through:
         last = min(period.end, through)
         contents = (select(ContentDay.content_kind, ContentDay.content_slug, ContentDay.readings, ContentDay.read_to_end,
-                           ContentDay.histogram)
+                           ContentDay.histogram, ContentDay.downloads)
                     .where(ContentDay.day >= period.start, ContentDay.day <= last))
-        content_rows.extend((k, s, n, e, h) for k, s, n, e, h in session.execute(contents))
+        content_rows.extend((k, s, n, e, h, dl) for k, s, n, e, h, dl in session.connection().execute(contents))
         contacts = (select(ContactDay.measure, ContactDay.dimension, ContactDay.key, func.sum(ContactDay.contacts))
                     .where(ContactDay.day >= period.start, ContactDay.day <= last)
                     .group_by(ContactDay.measure, ContactDay.dimension, ContactDay.key))
-        contact_rows.extend((m, dim, k, int(n)) for m, dim, k, n in session.execute(contacts))
+        contact_rows.extend((m, dim, k, int(n)) for m, dim, k, n in session.connection().execute(contacts))
     live_from = period.start if through is None else max(period.start, through + timedelta(days=1))
     if live_from <= period.end:
         win = readers.window(session, live_from, period.end)
         live_readers.extend((c, d, p, n) for (c, d, p), n in win.reader_days.items())
-        content_rows.extend((k, s, v[0], v[1], v[2]) for (_d, k, s), v in win.content_days.items())
+        content_rows.extend((k, s, v[0], v[1], v[2], v[3]) for (_d, k, s), v in win.content_days.items())
         contact_rows.extend((m, dim, k, n) for (_d, m, dim, k), n in
                             reach.contact_days(session, live_from, period.end, library).items())
     return Rows(session, through, live_readers, content_rows, contact_rows)

@@ -4,7 +4,9 @@ Beacons are by far the most frequent request, and need nothing of what the rest 
 site runs per request (sessions, login, CSRF, form rate limits, page security headers).
 So ``BeaconEndpoint`` answers them in front of Flask's request pipeline, inside an app
 context; every other request goes on to Flask unchanged. The blueprint's ``/t/e`` view
-calls the same ``handle`` (it is what ``url_for('tracking.beacon')`` names).
+calls the same ``handle`` (it is what ``url_for('tracking.beacon_view')`` names). When the
+write buffer is full, the request that filled it writes the batch once its answer is out
+(the answer's iterable closes with ``buffer.flush_if_due``).
 
 Answers: 400 with a reason for a payload we cannot read (nothing stored or counted);
 204 otherwise, stored or dropped alike, so a sender learns nothing. Never a 500: an
@@ -173,7 +175,8 @@ def install(app: Flask) -> None:
     app.extensions["cabos.tracking.paths"] = {}
     holder: Any = app
     attribute = "wsgi_app"
-    # security.init_app may have wrapped the app in ProxyFix: go inside it.
+    # Go inside the middlewares already there (ProxyFix from security.init_app, guides'
+    # FastDownloads; werkzeug's convention: the wrapped app is ``.app``).
     while hasattr(getattr(holder, attribute), "app") and not isinstance(getattr(holder, attribute), Flask):
         holder, attribute = getattr(holder, attribute), "app"
     setattr(holder, attribute, BeaconEndpoint(app, getattr(holder, attribute)))

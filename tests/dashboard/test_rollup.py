@@ -53,7 +53,7 @@ def _stats(session, period: Period, library) -> dict:  # type: ignore[no-untyped
     contacts: dict = {}
     for measure, dimension, key, n in rows.contacts:
         contacts[(measure, dimension, key)] = contacts.get((measure, dimension, key), 0) + n
-    return {"contents": {k: (s.readings, s.read_to_end, dict(s.histogram)) for k, s in stats.items()},
+    return {"contents": {k: (s.readings, s.read_to_end, dict(s.histogram), dl) for k, (s, dl) in stats.items()},
             "contacts": contacts}
 
 

@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('content_slug', sa.String(length=200), nullable=False),
     sa.Column('readings', sa.Integer(), nullable=False),
     sa.Column('read_to_end', sa.Integer(), nullable=False),
+    sa.Column('downloads', sa.Integer(), nullable=False),
     sa.Column('histogram', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'content_kind', 'content_slug', name=op.f('pk_dashboard_content_days'))
     )
