@@ -154,7 +154,9 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
         description=c.field(data, "description", f.text, ""),
         language=c.field(data, "language", choice(LANGUAGES), "es"),
         base_url=c.field(data, "base_url", lambda v: f.text(v, 200).rstrip("/"), Site.base_url),
-        consent=c.field(data, "consent", choice(CONSENT_MODES), "notice"),
+        # YAML 1.1 reads an unquoted `off` as false: that is what the marketer meant.
+        consent=c.field({**data, "consent": "off"} if data.get("consent") is False else data,
+                        "consent", choice(CONSENT_MODES), "notice"),
         brand=brand,
         navigation=tuple(navigation),
         stages=tuple(stages),

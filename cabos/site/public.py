@@ -14,6 +14,7 @@ from flask_babel import format_date
 
 from cabos.content import Document, current_library
 from cabos.content.library import Library
+from cabos.tracking.tokens import token_epoch
 
 # Path words follow the site's language; chosen once when the app is built.
 PATHS = {
@@ -59,7 +60,8 @@ def serve(key: str, render: Callable[[], str], mimetype: str = "text/html") -> R
     """A cached page with a strong ETag and Last-Modified; 304 when the client is current."""
     lib = current_library()
     cache: PageCache = current_app.extensions["cabos.page_cache"]
-    body, etag = cache.get(f"{key}|{lib.version}|{current_app.config['ASSET_VERSION']}", render)
+    # The page token embedded for the tracker changes with its epoch: so must the cached page.
+    body, etag = cache.get(f"{key}|{lib.version}|{current_app.config['ASSET_VERSION']}|{token_epoch()}", render)
     store = current_app.extensions["cabos.content"]
     response = Response(body, mimetype=mimetype, headers=[
         ("ETag", f'"{etag}"'), ("Last-Modified", store.loaded_at_http), ("Cache-Control", "no-cache")])

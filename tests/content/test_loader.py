@@ -183,3 +183,8 @@ def test_index_by_problem_and_stage_and_related(make_content) -> None:
     assert [d.slug for d in lib.related(lib.articles["a0"])] == ["a1", "a2"]
     assert [d.slug for d in lib.related(lib.articles["a2"])] == ["a0", "a1"] or \
         [d.slug for d in lib.related(lib.articles["a2"])] == ["a1", "a0"]
+
+
+def test_unquoted_consent_off_means_off(make_content) -> None:
+    lib = load_library(make_content({"site.yml": "language: en\nconsent: off\n"}))
+    assert lib.site.consent == "off" and not [i for i in lib.errors if i.file == "site.yml"]
