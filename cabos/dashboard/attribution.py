@@ -15,13 +15,15 @@ problems it was tagged with when it happened. A deal without touches stays unatt
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from cabos.dashboard.metrics import Win, main_currency
@@ -39,6 +41,19 @@ class Touch(NamedTuple):
     order: int = 0  # the event id: ties in time keep the order they were written in
 
 
+@lru_cache(maxsize=4096)
+def _parse_tags(text: str) -> tuple[str, ...]:
+    value = json.loads(text)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def tags_of(value: object) -> tuple[str, ...]:
+    """A stored ``problems`` value as a tuple: JSON text (SQLite), or a list (PostgreSQL's driver parses JSON)."""
+    if isinstance(value, str):
+        return _parse_tags(value)
+    return tuple(value) if isinstance(value, list) else ()
+
+
 def trails(session: Session, won: Sequence[Win]) -> dict[int, list[Touch]]:
     """The touches of each won contact, oldest first, up to their latest win in ``won``."""
     until: dict[int, datetime] = {}
@@ -54,13 +69,14 @@ def trails(session: Session, won: Sequence[Win]) -> dict[int, list[Touch]]:
     conn = session.connection()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
+        # Problems come as stored text: a trail repeats a few dozen tag lists, each parsed once.
         reads = (select(Event.contact_id, Event.occurred_at, Event.id, Event.type, Event.content_kind,
-                        Event.content_slug, Event.problems)
+                        Event.content_slug, cast(Event.problems, Text))
                  .where(Event.contact_id.in_(chunk), touch))
-        for contact_id, at, event_id, type_, kind, slug, problems in conn.execute(reads):
+        for contact_id, at, event_id, type_, kind, slug, problems in conn.execute(reads).all():
             if slug and at < until[contact_id]:
                 out[contact_id].append(Touch(at, "guide" if type_ == "download" else kind, slug,
-                                             tuple(problems or ()), event_id))
+                                             tags_of(problems), event_id))
         # Only clicks carry what they need in ``data`` (their sequence): it is read for them alone.
         clicks = (select(Event.contact_id, Event.occurred_at, Event.id, Event.problems, Event.data)
                   .where(Event.contact_id.in_(chunk), kind_of == "email_click"))
@@ -131,14 +147,19 @@ def attribute(won: Sequence[Win], touches: dict[int, list[Touch]]) -> Attributio
         touched_items: set[tuple[str, str]] = set()
         touched_problems: set[str] = set()
         for i, t in enumerate(trail):
-            item = items.setdefault((t.kind, t.key), Credit(t.kind, t.key))
+            item = items.get((t.kind, t.key))
+            if item is None:
+                item = items[(t.kind, t.key)] = Credit(t.kind, t.key)
             touched_items.add((t.kind, t.key))
             tags = t.problems or (NO_PROBLEM,)
+            for tag in tags:
+                if tag not in problems:
+                    problems[tag] = Credit("problem", tag)
             for method in METHODS:
                 amount = w.revenue_cents * split[method][i]
                 item.cents[method] += amount
                 for tag in tags:
-                    problems.setdefault(tag, Credit("problem", tag)).cents[method] += amount / len(tags)
+                    problems[tag].cents[method] += amount / len(tags)
             touched_problems.update(tags)
         for key in touched_items:
             items[key].deals += 1

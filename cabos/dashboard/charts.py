@@ -71,7 +71,8 @@ def _frame(width: int, height: int, left: int, bottom: int, top_value: float, la
     for k in range(5):
         v = top_value * k / 4
         y = 12 + plot_h - plot_h * k / 4
-        parts.append(f'<path class="grid" d="M{left} {_n(y)}H{width - 8}" stroke="#e3e6ea" stroke-width="1" fill="none"/>')
+        parts.append(f'<path class="grid" d="M{left} {_n(y)}H{width - 8}" stroke="#e3e6ea" stroke-width="1" '
+                     'fill="none"/>')
         parts.append(f'<text class="axis" x="{left - 6}" y="{_n(y + 4)}" text-anchor="end" fill="#5b6472" '
                      f'font-size="11">{escape(_short(v))}</text>')
     step = max(1, -(-len(labels) // 12))

@@ -108,6 +108,8 @@ def report(library: Library, content_rows: Sequence[readers.ContentRow],
     by_key.update({("problem", r.key): r for r in problems})
     by_key.update({("author", r.key): r for r in authors})
     for measure, dimension, key, n in contact_rows:
+        if dimension == "all":
+            continue
         target = by_key.get((dimension, key))
         if target is None and dimension == "content" and ":" in key:
             target = row(*key.split(":", 1))  # read then, since removed from the library

@@ -50,8 +50,10 @@ def demo_app(app: Flask, mail_folder: str) -> Flask:
 def staff(app: Flask, now: datetime) -> str:
     """The demo admin (password returned, to print) and the sales and marketing team (passwords never shown)."""
     password = secrets.token_urlsafe(12)
-    team = [("ana.marketing@example.com", "marketer", "Ana Marketing"), ("bruno.ventas@example.com", "sales", "Bruno Ventas"),
-            ("carla.ventas@example.com", "sales", "Carla Ventas"), ("dario.ventas@example.com", "sales", "Darío Ventas")]
+    team = [("ana.marketing@example.com", "marketer", "Ana Marketing"),
+            ("bruno.ventas@example.com", "sales", "Bruno Ventas"),
+            ("carla.ventas@example.com", "sales", "Carla Ventas"),
+            ("dario.ventas@example.com", "sales", "Darío Ventas")]
     with app.app_context(), db.session_scope(app) as session:
         if accounts.find(session, ADMIN_EMAIL) is None:
             accounts.create_user(session, ADMIN_EMAIL, "admin", password, "Demo Admin", now=now)

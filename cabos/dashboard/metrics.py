@@ -32,12 +32,12 @@ DEFAULT_CURRENCY = "EUR"
 CLOSED_LOOP = ("sent_back", "disqualified")
 
 
-def median(values: Sequence[timedelta]) -> timedelta | None:
-    """The median of durations (mean of the middle two for an even count), or None."""
+def median(values: Sequence[timedelta | float]) -> timedelta | None:
+    """The median of durations, or of seconds (mean of the middle two for an even count), or None."""
     if not values:
         return None
-    seconds = statistics.median(v.total_seconds() for v in values)
-    return timedelta(seconds=seconds)
+    seconds = statistics.median(v.total_seconds() if isinstance(v, timedelta) else v for v in values)
+    return timedelta(seconds=round(seconds, 3))
 
 
 def _within(column: Any, period: Period) -> Any:
@@ -109,6 +109,18 @@ class Funnel:
         return next(s for s in self.stages if s.key == key)
 
 
+def seconds_between(dialect: str, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in seconds, as the database computes it (SQLite keeps times as text)."""
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def _seconds(value: float | None) -> float:
+    """Non-negative seconds, to the millisecond (julianday's doubles are not exact)."""
+    return max(0.0, round(float(value or 0), 3))
+
+
 def _purchase_entries(period: Period) -> Any:
     return and_(IntentChange.kind == "mode", IntentChange.to_value == "purchase",
                 _within(IntentChange.occurred_at, period))
@@ -117,37 +129,50 @@ def _purchase_entries(period: Period) -> Any:
 ReaderCounts = Callable[[date, date], dict[str, int]]  # distinct readers ('all', 'engaged') in a range of days
 
 
-def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: Sequence[Win] | None = None) -> Funnel:
+def identified_by_day(session: Session, period: Period) -> dict[date, int]:
+    """Contacts created per day of the period, counted in the database (the rollup keeps them too)."""
+    day = func.date(Contact.created_at)
+    rows = session.connection().execute(select(day, func.count()).where(_within(Contact.created_at, period))
+                                        .group_by(day))
+    return {readers._day(d): int(n) for d, n in rows}
+
+
+def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: Sequence[Win] | None = None,
+           identified_days: dict[date, int] | None = None) -> Funnel:
     """Visitors → engaged → identified → purchase mode → handed off → accepted → won, for ``period``."""
     counted = count_readers(period.start, period.end)
-    identified = session.scalar(select(func.count()).select_from(Contact)
-                                .where(_within(Contact.created_at, period))) or 0
+    if identified_days is None:
+        identified_days = identified_by_day(session, period)
+    identified = sum(identified_days.values())
 
-    purchase: dict[int, tuple[datetime, datetime]] = {}  # contact -> (first entry in period, identified)
-    for contact_id, at, created in session.connection().execute(
-            select(IntentChange.contact_id, IntentChange.occurred_at, Contact.created_at)
-            .join(Contact, Contact.id == IntentChange.contact_id).where(_purchase_entries(period))):
-        if contact_id not in purchase or at < purchase[contact_id][0]:
-            purchase[contact_id] = (at, created)
+    conn = session.connection()
+    dialect = conn.dialect.name
+    # Durations are computed by the database: tens of thousands of rows need no datetimes here.
+    first_entry = func.min(IntentChange.occurred_at)
+    purchase = conn.execute(
+        select(IntentChange.contact_id, seconds_between(dialect, first_entry, func.min(Contact.created_at)))
+        .join(Contact, Contact.id == IntentChange.contact_id).where(_purchase_entries(period))
+        .group_by(IntentChange.contact_id)).all()
 
     # Each contact's first handoff in the period, and the latest purchase-mode entry before it.
     entry = aliased(IntentChange)
-    handoffs: dict[int, tuple[datetime, datetime | None]] = {}
-    for contact_id, at, entered in session.connection().execute(
-            select(Handoff.contact_id, Handoff.created_at, func.max(entry.occurred_at))
+    handoffs: dict[int, tuple[datetime, float | None]] = {}
+    for contact_id, at, since_entry in conn.execute(
+            select(Handoff.contact_id, Handoff.created_at,
+                   seconds_between(dialect, Handoff.created_at, func.max(entry.occurred_at)))
             .outerjoin(entry, and_(entry.contact_id == Handoff.contact_id, entry.kind == "mode",
                                    entry.to_value == "purchase", entry.occurred_at <= Handoff.created_at))
             .where(_within(Handoff.created_at, period)).group_by(Handoff.id, Handoff.contact_id, Handoff.created_at)):
         if contact_id not in handoffs or at < handoffs[contact_id][0]:
-            handoffs[contact_id] = (at, entered)
+            handoffs[contact_id] = (at, since_entry)
 
-    accepted: dict[int, timedelta] = {}
-    for contact_id, at, handed in session.connection().execute(
-            select(HandoffOutcome.contact_id, HandoffOutcome.occurred_at, Handoff.created_at)
+    accepted: dict[int, float] = {}
+    for contact_id, since_handoff in conn.execute(
+            select(HandoffOutcome.contact_id, seconds_between(dialect, HandoffOutcome.occurred_at, Handoff.created_at))
             .join(Handoff, Handoff.id == HandoffOutcome.handoff_id)
             .where(HandoffOutcome.kind == "accepted", _within(HandoffOutcome.occurred_at, period))
-            .order_by(HandoffOutcome.occurred_at)):
-        accepted.setdefault(contact_id, max(timedelta(0), at - handed))
+            .order_by(HandoffOutcome.occurred_at, HandoffOutcome.id)):
+        accepted.setdefault(contact_id, since_handoff)
 
     if won is None:
         won = wins(session, period)
@@ -174,11 +199,11 @@ def funnel(session: Session, period: Period, count_readers: ReaderCounts, won: S
 
     counts = [counted["all"], counted["engaged"], identified, len(purchase), len(handoffs), len(accepted),
               len(won_first)]
-    times: list[list[timedelta] | None] = [
+    times: list[Sequence[timedelta | float] | None] = [
         None, None, None,  # anonymous readers' stages are not timed
-        [max(timedelta(0), at - created) for at, created in purchase.values()],
-        [at - entered for at, entered in handoffs.values() if entered is not None],
-        list(accepted.values()),
+        [_seconds(secs) for _c, secs in purchase],
+        [_seconds(secs) for _at, secs in handoffs.values() if secs is not None],
+        [_seconds(secs) for secs in accepted.values()],
         won_gaps,
     ]
     stages = []
@@ -257,39 +282,48 @@ def people(session: Session, period: Period, now: datetime, won: Sequence[Win] |
 
     for uid in sales_ids:
         row(uid)
-    for uid, created, responded, due in session.connection().execute(
-            select(Handoff.assigned_to, Handoff.created_at, Handoff.first_response_at, Handoff.due_at)
+    conn = session.connection()
+    dialect = conn.dialect.name
+    responded = Handoff.first_response_at
+    for uid, seconds, in_time, overdue in conn.execute(
+            select(Handoff.assigned_to, seconds_between(dialect, responded, Handoff.created_at),
+                   responded <= Handoff.due_at, Handoff.due_at <= now)
             .where(_within(Handoff.created_at, period))):
         r = row(uid)
         r.received += 1
-        if responded is not None:
-            r.responses.append(max(timedelta(0), responded - created))
-        if responded is not None or due <= now:
+        if seconds is not None:
+            r.responses.append(_seconds(seconds))
+        if seconds is not None or overdue:
             r.sla_due += 1
-            if responded is not None and responded <= due:
+            if in_time:
                 r.within_sla += 1
 
     if won is None:
         won = wins(session, period)
     currency = main_currency(won)
-    closing = session.connection().execute(
-        select(HandoffOutcome.kind, HandoffOutcome.reason, Handoff.assigned_to, Handoff.top_problem,
-               Contact.first_touch)
+    closing = conn.execute(
+        select(HandoffOutcome.kind, HandoffOutcome.reason, Handoff.assigned_to, func.count())
+        .join(Handoff, Handoff.id == HandoffOutcome.handoff_id)
+        .where(HandoffOutcome.kind.in_(("accepted", "sent_back", "disqualified", "lost")),
+               _within(HandoffOutcome.occurred_at, period))
+        .group_by(HandoffOutcome.kind, HandoffOutcome.reason, Handoff.assigned_to)).all()
+    for kind, reason, uid, n in closing:
+        r = row(uid)
+        setattr(r, kind, getattr(r, kind) + n)
+        if kind == "sent_back":
+            r.sent_back_reasons[reason or ""] += n
+    # The closed loop: what sales said, by where the contact came from and their main problem.
+    loop = conn.execute(
+        select(HandoffOutcome.kind, HandoffOutcome.reason, Handoff.top_problem, Contact.first_touch)
         .join(Handoff, Handoff.id == HandoffOutcome.handoff_id)
         .join(Contact, Contact.id == HandoffOutcome.contact_id)
-        .where(HandoffOutcome.kind.in_(("accepted", "sent_back", "disqualified", "lost")),
-               _within(HandoffOutcome.occurred_at, period))).all()
+        .where(HandoffOutcome.kind.in_(CLOSED_LOOP), _within(HandoffOutcome.occurred_at, period))).all()
     by_source: Counter[tuple[str, str, str]] = Counter()
     by_problem: Counter[tuple[str, str, str]] = Counter()
-    for kind, reason, uid, problem, first_touch in closing:
-        r = row(uid)
-        setattr(r, kind, getattr(r, kind) + 1)
-        if kind == "sent_back":
-            r.sent_back_reasons[reason or ""] += 1
-        if kind in CLOSED_LOOP:
-            source = str((first_touch or {}).get("source") or "") if isinstance(first_touch, dict) else ""
-            by_source[(kind, reason or "", source)] += 1
-            by_problem[(kind, reason or "", problem or "")] += 1
+    for kind, reason, problem, first_touch in loop:
+        source = str(first_touch.get("source") or "") if isinstance(first_touch, dict) else ""
+        by_source[(kind, reason or "", source)] += 1
+        by_problem[(kind, reason or "", problem or "")] += 1
     for w in won:
         r = row(w.assigned_to)
         r.won += 1
@@ -320,14 +354,13 @@ class Point:
     values: dict[str, int]
 
 
-def _bucketed(moments: Iterable[tuple[Any, datetime]], edges: Sequence[tuple[date, date]],
+def _bucketed(days: Iterable[tuple[Any, date]], edges: Sequence[tuple[date, date]],
               distinct: bool = True) -> list[int]:
-    """Per bucket, by the moment's UTC day: how many distinct keys, or (``distinct=False``) the sum of the keys."""
+    """Per bucket, by UTC day: how many distinct keys, or (``distinct=False``) the sum of the keys."""
     seen: list[set[Any]] = [set() for _ in edges]
     totals = [0] * len(edges)
     starts = [a for a, _b in edges]
-    for key, at in moments:
-        day = at.date()
+    for key, day in days:
         if not edges or day < starts[0] or day > edges[-1][1]:
             continue
         i = bisect_right(starts, day) - 1
@@ -339,27 +372,27 @@ def _bucketed(moments: Iterable[tuple[Any, datetime]], edges: Sequence[tuple[dat
 
 
 def series(session: Session, period: Period, every: str, count_readers: ReaderCounts,
-           won: Sequence[Win] | None = None) -> list[Point]:
+           won: Sequence[Win] | None = None, identified_days: dict[date, int] | None = None) -> list[Point]:
     """The key numbers per week or month of the period (each bucket counted like a period of its own)."""
     edges = list(buckets(period, every))
     if won is None:
         won = wins(session, period)
     currency = main_currency(won)
-    created_day = func.date(Contact.created_at)
-    identified_days = session.connection().execute(select(created_day, func.count()).where(_within(Contact.created_at, period))
-                                      .group_by(created_day)).all()
-    purchase = session.connection().execute(select(IntentChange.contact_id, IntentChange.occurred_at)
-                               .where(IntentChange.kind == "mode", IntentChange.to_value == "purchase",
-                                      _within(IntentChange.occurred_at, period))).all()
-    handed = session.connection().execute(select(Handoff.contact_id, Handoff.created_at)
-                             .where(_within(Handoff.created_at, period))).all()
+    if identified_days is None:
+        identified_days = identified_by_day(session, period)
+    entry_day = func.date(IntentChange.occurred_at)
+    purchase = session.connection().execute(select(IntentChange.contact_id, entry_day).distinct()
+                                            .where(_purchase_entries(period))).all()
+    handoff_day = func.date(Handoff.created_at)
+    handed = session.connection().execute(select(Handoff.contact_id, handoff_day).distinct()
+                                          .where(_within(Handoff.created_at, period))).all()
     columns = {
-        "identified": _bucketed(((n, readers.day_start(readers._day(d))) for d, n in identified_days), edges,
-                                distinct=False),
-        "purchase": _bucketed(purchase, edges),
-        "handed_off": _bucketed(handed, edges),
-        "won": _bucketed(((w.contact_id, w.at) for w in won), edges),
-        "revenue": _bucketed(((w.revenue_cents, w.at) for w in won if w.currency == currency), edges, distinct=False),
+        "identified": _bucketed(((n, d) for d, n in identified_days.items()), edges, distinct=False),
+        "purchase": _bucketed(((c, readers._day(d)) for c, d in purchase), edges),
+        "handed_off": _bucketed(((c, readers._day(d)) for c, d in handed), edges),
+        "won": _bucketed(((w.contact_id, w.at.date()) for w in won), edges),
+        "revenue": _bucketed(((w.revenue_cents, w.at.date()) for w in won if w.currency == currency), edges,
+                             distinct=False),
     }
     points = []
     for i, (a, b) in enumerate(edges):

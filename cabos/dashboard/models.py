@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import Column, Date, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cabos.db import Base, utcnow
@@ -24,19 +24,26 @@ class ReaderDay(Base):
     visitors: Mapped[int] = mapped_column(default=0)
 
 
+HISTOGRAM_BUCKETS = 36  # one per engaged-time bucket (``readers.EDGES``)
+
+
 class ContentDay(Base):
-    """One content on one day: readings, read to the end, downloads, and the engaged-time histogram."""
+    """One content on one day: readings, read to the end, downloads, and the engaged-time histogram.
 
-    __tablename__ = "dashboard_content_days"
+    The histogram is one column per bucket (``b0`` … ``b35``: readings whose engaged time
+    falls in it), so a period's histogram is a plain SUM in the database.
+    """
 
-    day: Mapped[date] = mapped_column(primary_key=True)
-    content_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    content_slug: Mapped[str] = mapped_column(String(200), primary_key=True)
-    readings: Mapped[int] = mapped_column(default=0)
-    read_to_end: Mapped[int] = mapped_column(default=0)
-    downloads: Mapped[int] = mapped_column(default=0)  # guide downloads that day
-    # Readings per engaged-time bucket (``readers.EDGES``), one count per bucket.
-    histogram: Mapped[list[int]] = mapped_column(JSON, default=list)
+    __table__ = Table(
+        "dashboard_content_days", Base.metadata,
+        Column("day", Date, primary_key=True),
+        Column("content_kind", String(16), primary_key=True),
+        Column("content_slug", String(200), primary_key=True),
+        Column("readings", Integer, nullable=False, default=0),
+        Column("read_to_end", Integer, nullable=False, default=0),
+        Column("downloads", Integer, nullable=False, default=0),  # guide downloads that day
+        *[Column(f"b{i}", Integer, nullable=False, default=0) for i in range(HISTOGRAM_BUCKETS)],
+    )
 
 
 class ContactDay(Base):
@@ -44,7 +51,8 @@ class ContactDay(Base):
 
     ``measure``: 'identified' (the day the contact was created) or 'purchase' (the day of
     their first entry into purchase mode). ``dimension``: 'content' (key 'kind:slug'),
-    'problem' or 'author' (a contact counts once per problem or author). Each contact
+    'problem' or 'author' (a contact counts once per problem or author), or 'all' (key '':
+    every contact that reached the measure, read or not). Each contact
     reaches each measure on one day only, so the rows of any period add up.
     """
 

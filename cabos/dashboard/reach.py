@@ -61,12 +61,17 @@ def _read_before(session: Session, moments: dict[int, datetime], inclusive: bool
 
 
 def contact_days(session: Session, first: date, last: date, library: Library) -> Counter[Key]:
-    """(day, measure, dimension, key) → contacts, for ``first``..``last``."""
+    """(day, measure, dimension, key) → contacts, for ``first``..``last``.
+
+    Dimension 'all' (key '') counts every contact that reached the measure that day.
+    """
     since, until = day_start(first), day_start(last + timedelta(days=1))
     out: Counter[Key] = Counter()
     created = dict(session.connection().execute(select(Contact.id, Contact.created_at)
                                    .where(Contact.created_at >= since, Contact.created_at < until)).all())
     entered = dict(session.connection().execute(first_purchase_entries(since, until)).all())
+    for moment in created.values():
+        out[(moment.date(), "identified", "all", "")] += 1  # every contact, whatever they read
     for measure, moments, inclusive in (("identified", created, True), ("purchase", entered, False)):
         for contact_id, items in _read_before(session, moments, inclusive).items():
             day = moments[contact_id].date()

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from cabos.dashboard.models import HISTOGRAM_BUCKETS
 from cabos.tracking.models import Event
 
 FIRST = date(1970, 1, 1)  # the previous reading day of a first reading
@@ -39,6 +40,7 @@ READABLE = ("article", "page", "guide")
 # Engaged-time histogram edges, seconds: fine where most readings fall, coarser in the tail.
 EDGES = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 90, 105, 120, 150, 180, 210, 240,
          300, 360, 420, 480, 600, 720, 900, 1200, 1800, 2700, 3600)
+assert len(EDGES) == HISTOGRAM_BUCKETS, "the rollup keeps one column per bucket: change both, and migrate"
 
 
 def bucket_of(engaged_ms: int) -> int:
@@ -48,7 +50,8 @@ def bucket_of(engaged_ms: int) -> int:
 
 def bucket_sql(column: object) -> object:
     """``bucket_of`` as a SQL expression (the same answer, computed by the database)."""
-    whens = [(column >= edge * 1000, i) for i, edge in reversed(list(enumerate(EDGES))) if i > 0]  # type: ignore[operator]
+    whens = [(column >= edge * 1000, i)  # type: ignore[operator]
+             for i, edge in reversed(list(enumerate(EDGES))) if i > 0]
     return case(*whens, else_=0)
 
 

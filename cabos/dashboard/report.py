@@ -28,12 +28,13 @@ def build(session: Session, period: Period, library: Library, now: datetime, eve
     rows = rollup.load(session, period, library)
     won = metrics.wins(session, period)
     touches = attribution.trails(session, won)
+    identified = rows.identified_by_day
     return Report(
         period=period,
         every=every,
-        funnel=metrics.funnel(session, period, rows.readers, won=won),
+        funnel=metrics.funnel(session, period, rows.readers, won=won, identified_days=identified),
         attribution=attribution.attribute(won, touches),
         content=content.report(library, rows.contents, rows.contacts, won, touches),
         people=metrics.people(session, period, now, won=won),
-        series=metrics.series(session, period, every, rows.readers, won=won),
+        series=metrics.series(session, period, every, rows.readers, won=won, identified_days=identified),
     )

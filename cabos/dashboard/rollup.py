@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact
 from cabos.content import Library
 from cabos.dashboard import reach, readers
-from cabos.dashboard.models import ContactDay, ContentDay, ReaderDay, Refresh
+from cabos.dashboard.models import HISTOGRAM_BUCKETS, ContactDay, ContentDay, ReaderDay, Refresh
 from cabos.dashboard.period import Period
 from cabos.tracking.models import Event
 
@@ -68,7 +68,8 @@ def _store_window(session: Session, win: readers.Window) -> tuple[int, int]:
     reader_rows = [{"chain": c, "day": d, "prev_day": p, "visitors": n}
                    for (c, d, p), n in sorted(win.reader_days.items())]
     content_rows = [{"day": d, "content_kind": k, "content_slug": s, "readings": v[0], "read_to_end": v[1],
-                     "histogram": v[2], "downloads": v[3]} for (d, k, s), v in sorted(win.content_days.items())]
+                     "downloads": v[3], **{f"b{i}": n for i, n in enumerate(v[2])}}
+                    for (d, k, s), v in sorted(win.content_days.items())]
     return (_insert_all(session, ReaderDay.__table__, reader_rows),
             _insert_all(session, ContentDay.__table__, content_rows))
 
@@ -161,6 +162,7 @@ class Rows:
     live_readers: list[readers.ReaderRow]
     contents: list[readers.ContentRow]
     contacts: list[ContactRow]
+    identified_by_day: dict[date, int]  # contacts created per day of the period
 
     def readers(self, first: date, last: date) -> dict[str, int]:
         """Distinct readers ('all', 'engaged') in ``first``..``last`` (inside the loaded period)."""
@@ -168,7 +170,8 @@ class Rows:
         if self.through is not None and first <= self.through:
             # A visitor's first reading day inside [first, last] is the one whose previous day is before it.
             query = (select(ReaderDay.chain, func.sum(ReaderDay.visitors))
-                     .where(ReaderDay.day >= first, ReaderDay.day <= min(last, self.through), ReaderDay.prev_day < first)
+                     .where(ReaderDay.day >= first, ReaderDay.day <= min(last, self.through),
+                            ReaderDay.prev_day < first)
                      .group_by(ReaderDay.chain))
             for chain, n in self.session.connection().execute(query):
                 counts[chain] += int(n or 0)
@@ -181,21 +184,32 @@ def load(session: Session, period: Period, library: Library) -> Rows:
     live_readers: list[readers.ReaderRow] = []
     content_rows: list[readers.ContentRow] = []
     contact_rows: list[ContactRow] = []
+    identified_by_day: dict[date, int] = {}
     if through is not None and period.start <= through:
         last = min(period.end, through)
-        contents = (select(ContentDay.content_kind, ContentDay.content_slug, ContentDay.readings, ContentDay.read_to_end,
-                           ContentDay.histogram, ContentDay.downloads)
-                    .where(ContentDay.day >= period.start, ContentDay.day <= last))
-        content_rows.extend((k, s, n, e, h, dl) for k, s, n, e, h, dl in session.connection().execute(contents))
+        table = ContentDay.__table__
+        buckets = [func.sum(table.c[f"b{i}"]) for i in range(HISTOGRAM_BUCKETS)]
+        contents = (select(table.c.content_kind, table.c.content_slug, func.sum(table.c.readings),
+                           func.sum(table.c.read_to_end), func.sum(table.c.downloads), *buckets)
+                    .where(table.c.day >= period.start, table.c.day <= last)
+                    .group_by(table.c.content_kind, table.c.content_slug))
+        content_rows.extend((k, s, int(n), int(e), [int(b) for b in hist], int(dl))
+                            for k, s, n, e, dl, *hist in session.connection().execute(contents).all())
         contacts = (select(ContactDay.measure, ContactDay.dimension, ContactDay.key, func.sum(ContactDay.contacts))
                     .where(ContactDay.day >= period.start, ContactDay.day <= last)
                     .group_by(ContactDay.measure, ContactDay.dimension, ContactDay.key))
         contact_rows.extend((m, dim, k, int(n)) for m, dim, k, n in session.connection().execute(contacts))
+        per_day = (select(ContactDay.day, ContactDay.contacts)
+                   .where(ContactDay.measure == "identified", ContactDay.dimension == "all",
+                          ContactDay.day >= period.start, ContactDay.day <= last))
+        identified_by_day.update({d: int(n) for d, n in session.connection().execute(per_day)})
     live_from = period.start if through is None else max(period.start, through + timedelta(days=1))
     if live_from <= period.end:
         win = readers.window(session, live_from, period.end)
         live_readers.extend((c, d, p, n) for (c, d, p), n in win.reader_days.items())
         content_rows.extend((k, s, v[0], v[1], v[2], v[3]) for (_d, k, s), v in win.content_days.items())
-        contact_rows.extend((m, dim, k, n) for (_d, m, dim, k), n in
-                            reach.contact_days(session, live_from, period.end, library).items())
-    return Rows(session, through, live_readers, content_rows, contact_rows)
+        for (d, m, dim, k), n in reach.contact_days(session, live_from, period.end, library).items():
+            contact_rows.append((m, dim, k, n))
+            if m == "identified" and dim == "all":
+                identified_by_day[d] = identified_by_day.get(d, 0) + n
+    return Rows(session, through, live_readers, content_rows, contact_rows, identified_by_day)

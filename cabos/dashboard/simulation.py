@@ -55,6 +55,12 @@ REFERRERS = ("https://www.google.com/", "https://www.google.es/", "https://www.b
              "", "", "")
 
 
+def _address(first: str, last: str, n: int, company: str) -> str:
+    """A unique, plainly fake address: ``lucia.garcia.12@distribuciones-demo.example``."""
+    local = f"{first}.{last}.{n}@{company.split()[0]}-demo.example".lower()
+    return local.encode("ascii", "ignore").decode().replace(" ", "")
+
+
 class _Form(HTMLParser):
     """The first POST form of a page: its fields with a value to send (first real option of a select)."""
 
@@ -167,8 +173,7 @@ class Simulation:
             company = f"{self.rng.choice(COMPANIES)} {self.rng.choice(PLACES)}"
             people.append(Person(
                 n, client, self.rng.choice(self.problems), kind, f"{first} {last}",
-                f"{first.lower()}.{last.lower()}.{n}@{company.split()[0].lower()}-demo.example".encode("ascii", "ignore")
-                .decode().replace(" ", ""),
+                _address(first, last, n, company),
                 company, self.rng.choice(GOOD_ROLES if good else OTHER_ROLES),
                 self.rng.choice(("50-249", "250-999") if good else ("1-9", "10-49", "1000+")),
                 self.rng.choice(("España", "México", "Colombia", "Chile", "España", "España"))))

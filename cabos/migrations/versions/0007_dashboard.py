@@ -33,7 +33,8 @@ def upgrade() -> None:
     sa.Column('readings', sa.Integer(), nullable=False),
     sa.Column('read_to_end', sa.Integer(), nullable=False),
     sa.Column('downloads', sa.Integer(), nullable=False),
-    sa.Column('histogram', sa.JSON(), nullable=False),
+    # The engaged-time histogram, one column per bucket (cabos.dashboard.readers.EDGES).
+    *[sa.Column(f'b{i}', sa.Integer(), nullable=False) for i in range(36)],
     sa.PrimaryKeyConstraint('day', 'content_kind', 'content_slug', name=op.f('pk_dashboard_content_days'))
     )
     op.create_table('dashboard_contact_days',
