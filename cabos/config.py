@@ -51,9 +51,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting("MAIL_FROM", "cabos@localhost", "From address of every email cabos sends."),
     Setting("MAIL_TIMEOUT", 30, "Seconds before an SMTP connection attempt gives up."),
-    Setting("RATELIMIT_STORAGE_URI", "memory://",
-            "Where rate-limit counters live (Flask-Limiter storage URI). Use a shared store "
-            "(e.g. `redis://…`) when several instances run."),
+    Setting("RATELIMIT_STORAGE_URI", "database",
+            "Where rate-limit counters live: `database` (the default: cabos's own database, shared by every "
+            "process and instance), a Flask-Limiter storage URI such as `redis://host:6379`, or `memory://` "
+            "(per process: each gunicorn worker counts on its own)."),
     Setting("FORM_RATE_LIMIT", "10 per minute", "Lead-form posts allowed per client IP."),
     Setting("LOG_FORMAT", "text",
             "`text` for people, `json` for one JSON line per request and per log record "
@@ -68,7 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
             "tokens change every half of this, so a rendered page stays good for at least that long."),
     Setting("TRACKING_RATE_LIMIT", "120 per minute",
             "Beacons accepted per visitor (per client address when there is no visitor); "
-            "more are dropped as `rate_limit`. Counted in RATELIMIT_STORAGE_URI."),
+            "more are dropped as `rate_limit`. Counted per process unless RATELIMIT_STORAGE_URI is a "
+            "Redis or memcached URI (a database write per beacon would cost more than the beacon)."),
     Setting("TRACKING_FLUSH_MS", None,
             "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
             "together in one transaction (a full buffer is written at once, and what is left at shutdown). "

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cabos.db import database
 from cabos.migrate import alembic_config
+from cabos.site import limit_storage
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,20 @@ def _site_url(app: Flask) -> Finding:
     return Finding("ok", "site", f"public URL {url}.")
 
 
+def _rate_limits(app: Flask) -> Finding:
+    uri = str(app.config["RATELIMIT_STORAGE_URI"])
+    if uri.startswith("memory://"):
+        return Finding("warning", "limits", "rate limits are counted per process (memory://): with several "
+                       "gunicorn workers or instances each counts on its own. Use CABOS_RATELIMIT_STORAGE_URI=database "
+                       "(the default) or redis://….")
+    return Finding("ok", "limits", "rate limits are shared by every process " +
+                   ("(in the database)." if limit_storage.is_database(uri) else f"({uri.split('://')[0]})."))
+
+
 def diagnose(app: Flask) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
-    return [_secret(app), *_database(app), _content(app), _site_url(app), _mail(app), _weasyprint()]
+    return [_secret(app), *_database(app), _content(app), _site_url(app), _rate_limits(app), _mail(app),
+            _weasyprint()]
 
 
 @click.command("doctor")

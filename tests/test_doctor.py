@@ -35,3 +35,10 @@ def test_doctor_command_exit_code(runner) -> None:
     assert "WeasyPrint" in result.output
     assert result.exit_code in (0, 1)
     assert ("problem" in result.output) == (result.exit_code == 1)
+
+
+def test_doctor_warns_about_per_process_rate_limits(app_factory, content_dir) -> None:
+    shared = diagnose(app_factory(content_dir))
+    assert [f.message for f in shared if f.topic == "limits"] == ["rate limits are shared by every process (in the database)."]
+    local = _by_topic(diagnose(app_factory(content_dir, RATELIMIT_STORAGE_URI="memory://")))
+    assert "counted per process" in local["limits"].message

@@ -51,6 +51,7 @@ KEPT_ON_ERASE: dict[str, str] = {
 
 NOT_PERSONAL: dict[str, str] = {
     "content_views": "views per content and day, counted without any identity",
+    "rate_limit_counters": "rate-limit windows of a few minutes, keyed by a keyed hash (no address, no email)",
     "tracking_drops": "dropped beacons per reason and day",
     "nurture_cursors": "how far the nurture scheduler has read the events trail (an event id)",
     "staff_users": "our staff's accounts, not contacts (managed by staff commands)",

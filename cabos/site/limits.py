@@ -1,8 +1,10 @@
 """Rate limits against bots: form posts per client IP (Flask-Limiter).
 
-Each app gets its own Limiter, so two apps in one process (tests, benches)
-never share counters unless they share a storage URI on purpose. The key
-is ``request.remote_addr``: behind proxies, ProxyFix (TRUSTED_PROXY_HOPS)
+Each app gets its own Limiter. Counters live in RATELIMIT_STORAGE_URI: by default
+``database``, the app's own database (``limit_storage``), so a limit holds across
+gunicorn workers and across instances; ``redis://…`` or ``memcached://…`` work too,
+and ``memory://`` keeps them per process (one process only: tests, development).
+The key is ``request.remote_addr``: behind proxies, ProxyFix (TRUSTED_PROXY_HOPS)
 makes that the client's address.
 """
 
@@ -15,6 +17,9 @@ from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 
+from cabos import db
+from cabos.site import limit_storage
+
 
 def client_ip() -> str:
     return request.remote_addr or "unknown"
@@ -25,7 +30,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-    limiter = Limiter(client_ip, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"], default_limits=[],
+    uri, options = limit_storage.resolve(app.config["RATELIMIT_STORAGE_URI"], db.database(app).engine,
+                                         str(app.secret_key or "").encode())
+    limiter = Limiter(client_ip, app=app, storage_uri=uri, storage_options=options, default_limits=[],
                       key_prefix="cabos")
     # Every limit in cabos is on a POST (forms, sign-in). Without this filter the limiter
     # resolves limits on every page view and download: a third of a cached download's cost.

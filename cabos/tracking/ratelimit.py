@@ -1,9 +1,12 @@
 """The beacon rate limiter: a fixed window per key, answering allow or not (never a 429).
 
-With the default ``RATELIMIT_STORAGE_URI`` (``memory://``) counters live in this process:
-a dict and a lock, cheaper than the ``limits`` memory store, which starts a timer thread
-per expiry and would cost more than the rest of a beacon. Any other URI (e.g. Redis, shared
-by several instances) goes through ``limits`` with that storage.
+Counters live in this process (a dict and a lock, cheaper than the ``limits`` memory
+store, which starts a timer thread per expiry and would cost more than the rest of a
+beacon) unless ``RATELIMIT_STORAGE_URI`` names a dedicated store (Redis, memcached), which
+several instances share through ``limits``. With the default ``database`` storage the
+beacon limit stays per process: a write per beacon would cost more than the beacon, and
+would fail while the database is away. So with N processes a visitor may get N times the
+limit accepted: it guards against floods, it is not a quota.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+from cabos.site import limit_storage
 
 
 class LocalWindows:
@@ -49,6 +54,6 @@ class SharedWindows:
 
 def make(limit: str, storage_uri: str) -> LocalWindows | SharedWindows:
     item = parse(limit)
-    if storage_uri.startswith("memory://"):
+    if storage_uri.startswith("memory://") or limit_storage.is_database(storage_uri):
         return LocalWindows(item)
     return SharedWindows(item, storage_uri)
