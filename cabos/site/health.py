@@ -44,8 +44,11 @@ def _log(response: Response) -> Response:
     # One line per request; no query string (tokens), no IP, no cookies: no personal data.
     started = g.get("started")
     if started is not None:
+        rule = request.url_rule
+        # A path with a token in it (downloads, email links, unsubscribe) is logged as its route.
+        path = rule.rule if rule is not None and "token" in rule.arguments else request.path
         log.info("request", extra={"http": {
-            "method": request.method, "path": request.path, "status": response.status_code,
+            "method": request.method, "path": path, "status": response.status_code,
             "ms": round((time.perf_counter() - started) * 1000, 2),
             "endpoint": request.endpoint or "",
         }})

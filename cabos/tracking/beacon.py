@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the WSGI types exist only for type checkers
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("cabos.tracking")
+requests_log = logging.getLogger("cabos.requests")
 PATH = "/t/e"
 ERROR = "error"  # drop reason: a bug, logged with its traceback
 LANDING_ENDPOINTS = {"article": "public.article", "page": "public.page", "guide": "guides.landing"}
@@ -155,14 +157,21 @@ class BeaconEndpoint:
     def __init__(self, app: Flask, inner: WSGIApplication) -> None:
         self.app = app
         self.inner = inner
+        # Flask's per-request JSON log line never sees beacons: write theirs here.
+        self.log_json = app.config.get("LOG_FORMAT") == "json"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.inner(environ, start_response)
+        started = time.perf_counter()
         req = Request(environ)
         with self.app.app_context():
             answer = safely(req)
         start_response(answer.status, answer.headers)
+        if self.log_json:
+            requests_log.info("request", extra={"http": {
+                "method": "POST", "path": PATH, "status": int(answer.status[:3]),
+                "ms": round((time.perf_counter() - started) * 1000, 2), "endpoint": "tracking.beacon_view"}})
         body = [answer.body] if answer.body else []
         buffer = self.app.extensions["cabos.tracking"].buffer
         if buffer.due:  # write the full batch once this answer has gone out

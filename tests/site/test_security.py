@@ -90,3 +90,15 @@ def test_json_request_log_has_no_personal_data(app_factory, content_dir, caplog)
     assert record.http["path"] == "/articulos/" and record.http["status"] == 200
     flat = str(record.__dict__)
     assert "ana@example.com" not in flat and "secret-agent" not in flat and "127.0.0.1" not in flat
+
+
+def test_json_request_log_covers_beacons_and_hides_tokens_in_paths(app_factory, content_dir, caplog) -> None:
+    app = app_factory(content_dir, LOG_FORMAT="json")
+    client = app.test_client()
+    with caplog.at_level("INFO", logger="cabos.requests"):
+        client.post("/t/e", data="not json", content_type="text/plain")
+        client.get("/e/u/secret-token-of-a-contact")
+    records = [r.http for r in caplog.records if r.name == "cabos.requests"]
+    assert records[0] == {**records[0], "method": "POST", "path": "/t/e", "status": 400}
+    assert records[1]["path"] == "/e/u/<token>"
+    assert "secret-token" not in str([r.__dict__ for r in caplog.records])
