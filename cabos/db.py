@@ -71,7 +71,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A database host that is down must not hold a worker for the operating system's TCP
+    # timeout (minutes): give up connecting after 5 s unless the URL says otherwise.
+    connect_args = {} if "connect_timeout" in url else {"connect_timeout": 5}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 class Database:

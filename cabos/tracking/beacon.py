@@ -9,8 +9,11 @@ write buffer is full, the request that filled it writes the batch once its answe
 (the answer's iterable closes with ``buffer.flush_if_due``).
 
 Answers: 400 with a reason for a payload we cannot read (nothing stored or counted);
-204 otherwise, stored or dropped alike, so a sender learns nothing. Never a 500: an
-unexpected error is logged and counted as the ``error`` drop reason.
+204 otherwise, stored or dropped alike, so a sender learns nothing about our filters. The
+one exception is about us, not the sender: when the write buffer is full (the database has
+been away or slow for long), 503 with Retry-After, and the reading is counted as an
+``overload`` drop. A 204 means the reading is queued and will be written once. Never a 500:
+an unexpected error is logged and counted as the ``error`` drop reason.
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ def _answer(status: int, detail: str | None = None) -> Answer:
     body = json.dumps({"error": "Bad Request", "status": status, "detail": detail}).encode()
     return Answer(f"{status} Bad Request", [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
                                              ("Content-Length", str(len(body)))], body)
+
+
+_busy = json.dumps({"error": "Service Unavailable", "status": 503,
+                    "detail": "overloaded: the reading was not stored; try again later"}).encode()
+OVERLOADED = Answer("503 Service Unavailable", [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                                                ("Retry-After", "30"), ("Content-Length", str(len(_busy)))], _busy)
 
 
 def source_host(req: Request) -> str | None:
@@ -130,7 +139,7 @@ def handle(req: Request) -> Answer:
     reading = ingest.enrich(payload, verdict, ctx, visitor_id, landing(verdict.doc))
     if not state.buffer.add(reading):
         state.buffer.count_drop(ingest.OVERLOAD, ctx.now.date())
-        return response
+        return OVERLOADED
     if minted:
         response.headers.append(visitors.cookie_header(visitor_id, req))
     elif verdict.level is not Level.PERSONAL and req.cookies.get(consent.cookie_name(visitors.COOKIE)):

@@ -14,8 +14,11 @@ costs. The queue is written in one transaction per ``TRACKING_BUFFER_SIZE`` read
 Whatever hooks into ``after_write`` (intent scoring) runs on the thread, never in a
 request: a request that wrote a batch only hands it over.
 
-A failed write is retried and its items stay queued. ``TRACKING_FLUSH_MS = 0`` writes
-each beacon in its own request, and runs ``after_write`` there too (tests).
+A failed write is retried and its items stay queued. While the database is away (a failed
+batch), requests stop trying to write: only the thread does, backing off from half a second
+to five, so beacons keep being answered at once and queue up to ``hard_limit`` readings; past
+that, a beacon is refused with a 503 (counted as ``overload``). ``TRACKING_FLUSH_MS = 0``
+writes each beacon in its own request, and runs ``after_write`` there too (tests).
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ class WriteBuffer:
         self._pid = 0
         self._flushed_at = time.monotonic()
         self._file_lock = WriterLock(database)
+        self._retry_at = 0.0   # after a failed batch, requests leave writing to the thread until then
+        self._backoff = 0.0
 
     @property
     def synchronous(self) -> bool:
@@ -99,8 +104,11 @@ class WriteBuffer:
 
     @property
     def due(self) -> bool:
-        """A full batch is waiting: the request that sees this writes it once it has answered."""
-        return len(self._readings) >= self.size
+        """A full batch is waiting: the request that sees this writes it once it has answered.
+
+        Not while the database is failing: the thread retries, requests do not wait on it.
+        """
+        return len(self._readings) >= self.size and time.monotonic() >= self._retry_at
 
     def flush_if_due(self) -> None:
         if self.due:
@@ -156,7 +164,7 @@ class WriteBuffer:
                 self.flush()
             except Exception:  # the thread must outlive any one bad batch
                 log.exception("tracking: writing a batch failed; it stays queued")
-                time.sleep(self.interval)
+                self._stop.wait(max(self.interval, self._retry_at - time.monotonic()))
             self._run_after_write()
 
     def _run_after_write(self) -> None:
@@ -211,9 +219,13 @@ class WriteBuffer:
                     with self._lock:
                         self._readings[:0] = readings
                         self._drops.update(drops)
-                    log.exception("tracking: %d readings stay queued after %d attempts", len(readings), attempts)
+                    self._backoff = min(5.0, max(0.5, self._backoff * 2))
+                    self._retry_at = time.monotonic() + self._backoff
+                    log.exception("tracking: %d readings stay queued after %d attempts (%d waiting)",
+                                  len(readings), attempts, len(self._readings))
                     raise
                 time.sleep(0.05 * 2 ** attempt)
+        self._backoff, self._retry_at = 0.0, 0.0
         if self.after_write is not None:
             with self._lock:
                 self._written.append(readings)

@@ -82,6 +82,10 @@ def document(server_url: str = "/") -> dict[str, Any]:
                 "responses": {
                     "204": {"description": "Accepted or dropped (no information leak). May set the visitor cookie."},
                     "400": bad,
+                    "503": {"description": "Overloaded: the server's queue of readings is full (its database has "
+                                           "been away or slow); nothing was stored. Retry after the given seconds.",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "content": _json(_ERROR)},
                 },
             }},
             "/t/consent": {"post": {

@@ -227,8 +227,8 @@ class Reader:
                                   "X-Forwarded-Host": PUBLIC_HOST, "X-Forwarded-Proto": "http",
                                   "Accept-Language": "es"})
 
-    def get(self, instance: Instance, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.get(instance.url + path, timeout=10, allow_redirects=False, **kwargs)
+    def get(self, instance: Instance, path: str, timeout: float = 10) -> requests.Response:
+        return self.http.get(instance.url + path, timeout=timeout, allow_redirects=False)
 
     def beacon(self, instance: Instance, token: str, view_nonce: str, engaged_ms: int, scroll_pct: int,
                seq: int = 0, timeout: float = 10) -> requests.Response:
@@ -290,3 +290,68 @@ def outbox_ids(smtp: SmtpServer) -> list[int]:
 
 
 ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+# --- a private PostgreSQL server that a test may stop and start --------------------------------------------
+
+
+@dataclass
+class PrivatePostgres:
+    """A throwaway PostgreSQL server (initdb in a temporary folder) that only this test uses."""
+
+    bindir: Path
+    data: Path
+    socket_dir: Path
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://cabos@/cabos?host={self.socket_dir}&port={self.port}"
+
+    def _run(self, *args: str) -> None:
+        # initdb and pg_ctl refuse to run as root: run them as the postgres system user then.
+        owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*owner, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                  "-o", f"-p {self.port} -k {self.socket_dir} -c listen_addresses='' -c fsync=off", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+def _postgres_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """Only in the PostgreSQL pass: the fault tests stop this server, never the shared one."""
+    import shutil
+    import tempfile
+
+    if not os.environ.get("CABOS_TEST_DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("PostgreSQL faults run in the PostgreSQL pass (CABOS_TEST_DATABASE_URL)")
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    root = Path(tempfile.mkdtemp(prefix="cabos-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PrivatePostgres(bindir, root / "data", root, free_port(), root / "server.log")
+    try:
+        server._run(str(bindir / "initdb"), "-D", str(server.data), "-A", "trust", "-U", "cabos", "--no-sync",
+                    "-E", "UTF8", "--locale", "C")
+        server.start()
+        subprocess.run([str(bindir / "createdb"), "-h", str(root), "-p", str(server.port), "-U", "cabos", "cabos"],
+                       check=True, capture_output=True, timeout=60)
+        yield server
+    finally:
+        try:
+            server.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(root, ignore_errors=True)

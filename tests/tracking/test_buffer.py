@@ -94,8 +94,10 @@ def test_overload_sheds_beacons_with_a_reason(app: Flask, db, send, payload, art
     buf.hard_limit = 1
     routes.state(app).buffer, original = buf, routes.state(app).buffer
     try:
-        send(payload(articles[0]))
-        send(payload(articles[1]))
+        assert send(payload(articles[0])).status_code == 204
+        refused = send(payload(articles[1]))
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
+        assert "not stored" in refused.get_json()["detail"]
         assert len(buf) == 1
         buf.flush()
     finally:
@@ -142,3 +144,24 @@ def test_a_process_that_exits_writes_its_queue(database_url: str, content_dir, s
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"  # all three were still queued when the process ended
     assert len(readings(session)) == 3
+
+
+def test_while_the_database_is_away_requests_leave_writing_to_the_thread(send, payload, articles,
+                                                                         app: Flask) -> None:
+    from cabos.db import Database
+    from cabos.tracking.buffer import WriteBuffer as Buffer
+
+    away = Database("postgresql+psycopg://nobody@127.0.0.1:1/gone")  # every connection is refused
+    buf = Buffer(away, 600_000, 2)
+    routes.state(app).buffer, original = buf, routes.state(app).buffer
+    try:
+        assert send(payload(articles[0])).status_code == 204
+        assert send(payload(articles[1])).status_code == 204  # full: this request tried to write, and failed
+        assert len(buf) == 2 and not buf.due  # backing off: the next requests do not try again
+        assert send(payload(articles[2])).status_code == 204 and len(buf) == 3
+        buf.database = routes.state(app).buffer.database = original.database  # the database is back
+        buf._retry_at = 0.0  # (the thread would retry once the back-off ends)
+        assert buf.flush() == 3 and not buf.due
+    finally:
+        routes.state(app).buffer = original
+        buf.close()

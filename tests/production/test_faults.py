@@ -1,0 +1,191 @@
+"""Faults, with real processes: the database stopped under load, a worker killed, a graceful stop.
+
+Nothing accepted may be lost or doubled: a beacon answered 204 is a reading stored exactly
+once, an email is delivered at most once and never silently dropped (a send in doubt is shown
+to staff), a request in flight when an instance is told to stop gets its answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from cabos.nurture.models import SENT, UNKNOWN, OutboxMessage
+from cabos.tracking.models import ContentView, Event
+from tests.conftest import SmtpServer
+from tests.production.conftest import (
+    Cluster,
+    Instance,
+    PrivatePostgres,
+    Reader,
+    outbox_ids,
+    view_nonce,
+    wait_for,
+)
+from tests.production.test_instances import paths, request_log_statuses
+
+HIGH_LIMITS = {"CABOS_TRACKING_RATE_LIMIT": "1000000 per minute", "CABOS_FORM_RATE_LIMIT": "1000000 per minute"}
+
+
+@dataclass
+class Hit:
+    at: float
+    kind: str          # "page" or "beacon"
+    status: int        # 0: no answer (timeout, refused)
+    seconds: float
+
+
+def load(instance: Instance, articles: list[str], stop: threading.Event, hits: list[Hit], n: int) -> None:
+    """One reader: an article page, then its beacon (a new page view each time), until told to stop."""
+    reader = Reader(f"203.0.113.{100 + n}")
+    i = n
+    while not stop.is_set():
+        path = articles[i % len(articles)]
+        i += 1
+        started = time.monotonic()
+        try:
+            page = reader.get(instance, path, timeout=5)
+            status = page.status_code
+        except requests.RequestException:
+            status = 0
+        hits.append(Hit(started, "page", status, time.monotonic() - started))
+        if status != 200:
+            continue
+        token = page.text.split('data-view="', 1)[1].split('"', 1)[0]
+        started = time.monotonic()
+        try:
+            status = reader.beacon(instance, token, view_nonce(), 5000, 50, timeout=2).status_code
+        except requests.RequestException:
+            status = 0
+        hits.append(Hit(started, "beacon", status, time.monotonic() - started))
+
+
+def test_postgresql_stopped_for_ten_seconds_under_load(private_postgres: PrivatePostgres, tmp_path: Path,
+                                                       smtp_server: SmtpServer) -> None:
+    cluster = Cluster(private_postgres.url, tmp_path, smtp_server, settings=dict(HIGH_LIMITS))
+    migrated = cluster.run("db", "upgrade")
+    assert migrated.returncode == 0, migrated.stderr
+    try:
+        app = cluster.instance("app")
+        articles = paths(app, "articulos")
+        stop, hits = threading.Event(), []
+        threads = [threading.Thread(target=load, args=(app, articles, stop, hits, n)) for n in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        down_at = time.monotonic()
+        private_postgres.stop()
+        time.sleep(1)
+        ready_during = requests.get(app.url + "/readyz", timeout=10).status_code
+        time.sleep(9)
+        up_at = time.monotonic()
+        private_postgres.start()
+        time.sleep(4)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        ready_after = requests.get(app.url + "/readyz", timeout=10).status_code
+        assert app.stop() == 0, app.output()[-3000:]  # graceful: what is still queued is written now
+    finally:
+        cluster.stop_all()
+
+    during = [h for h in hits if down_at + 0.5 < h.at < up_at]
+    pages = [h for h in during if h.kind == "page"]
+    beacons = [h for h in during if h.kind == "beacon"]
+    assert len(pages) > 20 and {h.status for h in pages} == {200}, Counter(h.status for h in pages)
+    assert beacons and {h.status for h in beacons} <= {204, 503}, Counter(h.status for h in beacons)
+    assert max(h.seconds for h in beacons) < 2, "beacons are answered at once while the database is away"
+    assert ready_during == 503 and ready_after == 200
+    assert all(h.status in (200, 204) for h in hits if h.at < down_at or h.at > up_at + 3), \
+        Counter((h.kind, h.status) for h in hits)
+
+    accepted = sum(1 for h in hits if h.kind == "beacon" and h.status == 204)
+    engine = create_engine(private_postgres.url)
+    try:
+        with Session(engine) as session:
+            events = session.scalar(select(func.count()).select_from(Event).where(Event.type == "reading"))
+            distinct = session.scalar(select(func.count(func.distinct(Event.view_id))).where(Event.type == "reading"))
+            views = session.scalar(select(func.coalesce(func.sum(ContentView.views), 0)))
+    finally:
+        engine.dispose()
+    assert events == distinct == views == accepted, (events, distinct, views, accepted)
+    assert request_log_statuses(app)[500] == 0
+
+
+def test_a_worker_killed_mid_batch_and_restarted_sends_each_email_at_most_once_and_loses_none(
+        cluster: Cluster, session: Session, smtp_server: SmtpServer) -> None:
+    cluster.settings.update(HIGH_LIMITS)
+    # A dead worker's claimed rows go back to the queue after 2 s; a send it had started is in doubt after 3 s.
+    cluster.settings.update({"CABOS_NURTURE_CLAIM_TIMEOUT": "2", "CABOS_NURTURE_STUCK_AFTER": "3",
+                             "CABOS_NURTURE_CLAIM_SIZE": "20"})
+    app = cluster.instance("app")
+    guides = paths(app, "guias")
+    total = 40
+    for n in range(total):
+        answer = Reader(f"198.51.100.{n + 1}").fill_form(app, guides[n % len(guides)], email=f"c{n}@almacenes.test")
+        assert answer.status_code == 303
+    first = cluster.worker("worker-1", interval=0.2)
+    wait_for(lambda: len(outbox_ids(smtp_server)) >= 3, 60, "the first worker's first sends", every=0.005)
+    os.killpg(first.popen.pid, signal.SIGKILL)  # no cleanup, no atexit: a crash
+    first.popen.wait()
+    killed_after = len(set(outbox_ids(smtp_server)))
+    assert killed_after < total, "the worker was killed mid-batch"
+
+    def settled() -> bool:
+        session.expire_all()
+        statuses = Counter(session.scalars(select(OutboxMessage.status)))
+        return sum(statuses.values()) == total and set(statuses) <= {SENT, UNKNOWN}
+
+    cluster.worker("worker-2", interval=0.2)
+    wait_for(settled, 90, "every email sent or in doubt")
+    delivered = outbox_ids(smtp_server)
+    assert len(delivered) == len(set(delivered)), Counter(delivered).most_common(3)  # nothing twice
+    rows = list(session.scalars(select(OutboxMessage)))
+    sent = {r.id for r in rows if r.status == SENT}
+    doubt = {r.id for r in rows if r.status == UNKNOWN}
+    assert sent <= set(delivered)
+    # The one send the crash interrupted (if any) is in doubt, never resent: staff see it and decide.
+    assert len(doubt) <= 1 and set(delivered) <= sent | doubt
+    stuck = cluster.run("nurture", "stuck")
+    assert stuck.returncode == 0
+    for row_id in doubt:
+        assert str(row_id) in stuck.stdout
+
+
+def test_a_request_in_flight_when_the_instance_is_stopped_gets_its_answer(cluster: Cluster,
+                                                                          session: Session) -> None:
+    app = cluster.instance("app")
+    reader = Reader("203.0.113.200")
+    _, _, token = reader.read(app, paths(app, "articulos")[0])
+    body = json.dumps({"token": token, "nonce": view_nonce(), "seq": 0, "engaged_ms": 7000, "scroll_pct": 70,
+                       "read_to_end": False, "age_ms": 7500, "ctas": [], "query": "", "referrer": "",
+                       "dnt": False, "webdriver": False}).encode()
+    host, port = app.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(b"POST /t/e HTTP/1.1\r\nHost: cabos.test\r\nContent-Type: text/plain\r\n"
+                     b"Origin: http://cabos.test\r\nSec-Fetch-Site: same-origin\r\nX-Forwarded-For: 203.0.113.200\r\n"
+                     b"X-Forwarded-Host: cabos.test\r\nUser-Agent: " + reader.http.headers["User-Agent"].encode() +
+                     b"\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:20])
+        time.sleep(0.5)  # a worker is now inside the request, waiting for the rest of the body
+        app.signal(signal.SIGTERM)
+        time.sleep(1)
+        conn.sendall(body[20:])
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 204"), answer[:200]
+    assert app.popen.wait(timeout=40) == 0
+    session.expire_all()
+    stored = list(session.scalars(select(Event).where(Event.type == "reading")))
+    assert [(e.engaged_ms, e.scroll_pct) for e in stored] == [(7000, 70)]  # written before the process ended
