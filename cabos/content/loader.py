@@ -22,6 +22,7 @@ from cabos.content.library import Library
 from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage
 from cabos.content.reader import FrontMatterError, read_text
 from cabos.content.render import Renderer, slugify, strip_template_tags
+from cabos.content.yamlfile import key_lines, top_lines
 
 # Folder -> document kind. Order matters only for error messages.
 FOLDERS: dict[str, Kind] = {"articles": "article", "guides": "guide", "pages": "page"}
@@ -89,11 +90,7 @@ def _yaml_key_lines(path: Path) -> dict[str, int]:
         node = yaml.compose(path.read_text(encoding="utf-8-sig"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return {}
-    if isinstance(node, yaml.MappingNode):
-        return {k.value: k.start_mark.line + 1 for k, _ in node.value}
-    if isinstance(node, yaml.SequenceNode):
-        return {str(i): item.start_mark.line + 1 for i, item in enumerate(node.value)}
-    return {}
+    return top_lines(key_lines(node))
 
 
 def load_site(root: Path) -> tuple[Site, list[Issue]]:

@@ -15,10 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from cabos.content.library import Library
 from cabos.content.model import Issue
+from cabos.content.yamlfile import KeyChecker, key_name, read_yaml
+from cabos.content.yamlfile import KeyPath as Path_
 from cabos.intent.rules import (
     CONDITIONS,
     CONTENT_KINDS,
@@ -38,70 +38,11 @@ from cabos.intent.rules import (
     max_fit_points,
 )
 
-Path_ = tuple[str | int, ...]
-
 # --- the file ----------------------------------------------------------------------------
 
 
-def key_name(path: Path_) -> str:
-    """('fit', 'rules', 2, 'field') -> 'fit.rules[3].field' (items counted from 1)."""
-    out = ""
-    for part in path:
-        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _key_lines(node: yaml.Node, path: Path_ = (), out: dict[Path_, int] | None = None) -> dict[Path_, int]:
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            sub = (*path, key.value)
-            out[sub] = key.start_mark.line + 1
-            _key_lines(value, sub, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[(*path, i)] = item.start_mark.line + 1
-            _key_lines(item, (*path, i), out)
-    return out
-
-
-class Checker:
-    """Collects issues for intent.yml, each with its line and key."""
-
-    def __init__(self, lines: dict[Path_, int], file: str = FILE) -> None:
-        self.lines = lines
-        self.file = file
-        self.issues: list[Issue] = []
-
-    def _line(self, path: Path_) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
-
-    def error(self, path: Path_, message: str) -> None:
-        self.issues.append(Issue("error", self.file, message, self._line(path), key_name(path) or None))
-
-    def warn(self, path: Path_, message: str) -> None:
-        self.issues.append(Issue("warning", self.file, message, self._line(path), key_name(path) or None))
-
-    @property
-    def failed(self) -> bool:
-        return any(i.severity == "error" for i in self.issues)
-
-    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(path, f"{key_name(path) or self.file} must be a mapping of 'key: value' lines")
-            return {}
-        for key in value:
-            if str(key) not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(allowed)})"
-                self.error((*path, str(key)), f"unknown key {key!r}{hint}")
-        return value
+class Checker(KeyChecker):
+    """Collects issues for intent.yml, each with its line and key; also checks numbers."""
 
     def number(self, data: dict[str, Any], key: str, path: Path_, default: float, *, low: float | None = None,
                high: float | None = None, above: float | None = None, integer: bool = False) -> float:
@@ -140,17 +81,10 @@ def load_rules(root: Path, library: Library) -> tuple[Rules | None, list[Issue]]
 def load_rules_file(path: Path, library: Library, name: str | None = None) -> tuple[Rules | None, list[Issue]]:
     """Read and check one rules file (intent.yml, or a candidate for ``cabos intent replay``)."""
     name = name or str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        return None, [Issue("error", name, "is not UTF-8 text; save it as UTF-8")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [Issue("error", name, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
-                            mark.line + 1 if mark else None)]
-    c = Checker(_key_lines(node) if node is not None else {}, name)
+    data, lines, unreadable = read_yaml(path, name)
+    if unreadable:
+        return None, unreadable
+    c = Checker(name, lines, whole=name)
     rules = parse_rules(data, library, c)
     return (None if c.failed else rules), c.issues
 

@@ -23,7 +23,6 @@ A sequence::
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -32,12 +31,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.model import Issue
 from cabos.content.reader import FrontMatterError, read_text
+from cabos.content.yamlfile import KeyChecker, read_yaml, suggest, top_lines
+from cabos.content.yamlfile import KeyPath as Path_
 from cabos.nurture.emails import ARTICLE_TAGS, LINK_TAGS, TAGS, Template, compile_body, find_tags
 
 SECTION = "nurture"
@@ -47,8 +46,6 @@ TRIGGERS = ("guide", "interest", "mode")
 NEVER, ALWAYS, AFTER = "never", "always", "after"
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|h|d|w)?$")
-
-Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -167,71 +164,6 @@ def format_duration(value: timedelta) -> str:
     return "0" if not seconds else f"{seconds}s"
 
 
-# --- line numbers -------------------------------------------------------------------------------
-
-
-def _key_lines(node: yaml.Node | None, path: Path_ = (), out: dict[Path_, int] | None = None) -> dict[Path_, int]:
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            sub = (*path, key.value)
-            out[sub] = key.start_mark.line + 1
-            _key_lines(value, sub, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[(*path, i)] = item.start_mark.line + 1
-            _key_lines(item, (*path, i), out)
-    return out
-
-
-def _name(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _Checker:
-    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
-        self.file = file
-        self.lines = lines
-        self.issues: list[Issue] = []
-
-    def _line(self, path: Path_) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
-
-    def error(self, path: Path_, message: str) -> None:
-        self.issues.append(Issue("error", self.file, message, self._line(path), _name(path) or None))
-
-    def warn(self, path: Path_, message: str) -> None:
-        self.issues.append(Issue("warning", self.file, message, self._line(path), _name(path) or None))
-
-    @property
-    def failed(self) -> bool:
-        return any(i.severity == "error" for i in self.issues)
-
-    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(path, f"{_name(path) or 'the file'} must be a mapping of 'key: value' lines")
-            return {}
-        for key in value:
-            if str(key) not in allowed:
-                self.error((*path, key), f"unknown key {key!r}{_hint(str(key), allowed)}")
-        return value
-
-
-def _hint(value: str, known: Any) -> str:
-    known = list(known)
-    close = difflib.get_close_matches(value, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known) or 'none'})"
-
-
 # --- emails ---------------------------------------------------------------------------------------
 
 
@@ -256,7 +188,7 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
     known = ("subject", "preheader", "slug")
     for key in raw.meta:
         if key not in known:
-            issues.append(Issue("warning", rel, f"unknown key {key!r} is ignored{_hint(key, known)}",
+            issues.append(Issue("warning", rel, f"unknown key {key!r} is ignored{suggest(key, known)}",
                                 raw.lines.get(key), key))
     subject = _text_field(raw.meta, "subject", 150, error)
     if not subject:
@@ -272,7 +204,7 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
             error(f"{text} is not a tag; write e.g. {{{{ first_name }}}} or {{{{ first_name | \"hola\" }}}}", fld)
         for tag in tags:
             if tag.name not in TAGS:
-                error(f"unknown tag {{{{ {tag.name} }}}}{_hint(tag.name, TAGS)}", fld)
+                error(f"unknown tag {{{{ {tag.name} }}}}{suggest(tag.name, TAGS)}", fld)
             elif tag.name in LINK_TAGS:
                 error(f"{{{{ {tag.name} }}}} is a link and only fits in the body; use {{{{ {tag.name}.title }}}}", fld)
     tags, malformed = find_tags(raw.body)
@@ -281,7 +213,7 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
               line=raw.body_line + n - 1)
     for tag in tags:
         if tag.name not in TAGS:
-            error(f"unknown tag {{{{ {tag.name} }}}}{_hint(tag.name, TAGS)}", "body", raw.body_line + tag.line - 1)
+            error(f"unknown tag {{{{ {tag.name} }}}}{suggest(tag.name, TAGS)}", "body", raw.body_line + tag.line - 1)
     if not raw.body.strip():
         error("the body is empty: write the email below the front matter", line=raw.body_line)
     slug = path.stem
@@ -314,17 +246,10 @@ def _text_field(meta: dict[str, Any], key: str, limit: int, error: Any) -> str:
 def load_sequence(path: Path, rel: str, library: Library, emails: dict[str, Email],
                   broken_emails: set[str]) -> tuple[Sequence | None, list[Issue]]:
     """Read and check one sequence file against the library and the loaded emails."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        return None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
-                            mark.line + 1 if mark else None)]
-    c = _Checker(rel, _key_lines(node))
+    data, lines, unreadable = read_yaml(path, rel)
+    if unreadable:
+        return None, unreadable
+    c = KeyChecker(rel, lines)
     top = c.mapping(data, (), ("name", "description", "trigger", "steps", "exit", "reentry"))
     if data is None or not top:
         c.error((), "the sequence is empty; it needs a trigger and steps (see README, Nurture)")
@@ -336,11 +261,11 @@ def load_sequence(path: Path, rel: str, library: Library, emails: dict[str, Emai
     reentry, after = _reentry(top.get("reentry", NEVER), c)
     if c.failed or trigger is None:
         return None, c.issues
-    lines = {str(k[0]): v for k, v in c.lines.items() if len(k) == 1}
+    lines = top_lines(c.lines)
     return Sequence(path.stem, name, rel, trigger, steps, exits, reentry, after, lines), c.issues
 
 
-def _condition(value: Any, path: Path_, library: Library, c: _Checker, what: str) -> Condition | None:
+def _condition(value: Any, path: Path_, library: Library, c: KeyChecker, what: str) -> Condition | None:
     item = c.mapping(value, path, ("mode", "interest", "min"))
     if not item:
         c.error(path, f"{what} needs mode: information|purchase and/or interest: <problem>")
@@ -351,7 +276,7 @@ def _condition(value: Any, path: Path_, library: Library, c: _Checker, what: str
     problem = item.get("interest")
     if problem is not None and str(problem) not in library.problems:
         c.error((*path, "interest"),
-                f"problem {problem!r} is not in problems.yml{_hint(str(problem), library.problems)}")
+                f"problem {problem!r} is not in problems.yml{suggest(str(problem), library.problems)}")
     minimum = item.get("min")
     if minimum is not None:
         if problem is None:
@@ -365,7 +290,7 @@ def _condition(value: Any, path: Path_, library: Library, c: _Checker, what: str
                      min_interest=float(minimum) if minimum is not None else None)
 
 
-def _trigger(value: Any, library: Library, c: _Checker) -> Trigger | None:
+def _trigger(value: Any, library: Library, c: KeyChecker) -> Trigger | None:
     path: Path_ = ("trigger",)
     if value is None:
         c.error((), "trigger is missing; e.g. 'trigger: {guide: my-guide}' or 'trigger: {interest: my-problem}'")
@@ -379,7 +304,7 @@ def _trigger(value: Any, library: Library, c: _Checker) -> Trigger | None:
             if any(d.kind == "guide" and d.slug == slug for d in library.drafts):
                 c.warn((*path, "guide"), f"guide {slug!r} is a draft: nobody can enter until it is published")
             else:
-                c.error((*path, "guide"), f"guide {slug!r} does not exist in guides/{_hint(slug, library.guides)}")
+                c.error((*path, "guide"), f"guide {slug!r} does not exist in guides/{suggest(slug, library.guides)}")
                 return None
         return Trigger("guide", guide=slug)
     if not item:
@@ -391,7 +316,7 @@ def _trigger(value: Any, library: Library, c: _Checker) -> Trigger | None:
 
 
 def _steps(value: Any, library: Library, emails: dict[str, Email], broken: set[str],
-           c: _Checker) -> tuple[Step, ...]:
+           c: KeyChecker) -> tuple[Step, ...]:
     if not isinstance(value, list) or not value:
         c.error(("steps",), "steps must be a list with at least one step, e.g. '- {email: welcome, wait: 0}'")
         return ()
@@ -410,7 +335,7 @@ def _steps(value: Any, library: Library, emails: dict[str, Email], broken: set[s
             if email in broken:
                 c.error((*path, "email"), f"email {email!r} has errors (see emails/{email}.md)")
             else:
-                c.error((*path, "email"), f"email {email!r} does not exist in emails/{_hint(email, emails)}")
+                c.error((*path, "email"), f"email {email!r} does not exist in emails/{suggest(email, emails)}")
         try:
             wait = parse_duration(item.get("wait", 0))
         except f.FieldProblem as exc:
@@ -429,7 +354,7 @@ def _steps(value: Any, library: Library, emails: dict[str, Email], broken: set[s
     return tuple(steps)
 
 
-def _exits(value: Any, c: _Checker) -> frozenset[str]:
+def _exits(value: Any, c: KeyChecker) -> frozenset[str]:
     if value is None:
         return frozenset(EXITS)  # the safe default: purchase mode and handoffs stop the sequence
     items = [value] if isinstance(value, str) else value
@@ -445,7 +370,7 @@ def _exits(value: Any, c: _Checker) -> frozenset[str]:
     return frozenset(i for i in items if i in EXITS) | {"unsubscribe"}
 
 
-def _reentry(value: Any, c: _Checker) -> tuple[str, timedelta]:
+def _reentry(value: Any, c: KeyChecker) -> tuple[str, timedelta]:
     if value in (NEVER, None, False):
         return NEVER, timedelta(0)
     if value in (ALWAYS, True):

@@ -23,7 +23,7 @@ from cabos.sales import brief as briefs
 from cabos.sales import queue, trail
 from cabos.sales.models import Handoff, HandoffOutcome
 from cabos.sales.openapi import document
-from cabos.sales.outcomes import OutcomeError, OutcomeInput, record_outcome
+from cabos.sales.outcomes import OutcomeError, OutcomeInput, try_record
 from cabos.sales.webhooks import contact_json, handoff_json
 from cabos.staff.auth import current_staff, staff_required
 
@@ -136,10 +136,11 @@ def post_outcome(handoff_id: int) -> Any:
         data = OutcomeInput(kind=str(body.get("kind", ""))[:20], reason=str(body.get("reason") or "")[:200],
                             note=str(body.get("note") or "")[:2000], revenue_cents=revenue,
                             currency=str(body["currency"])[:3] if body.get("currency") else None, won_on=won_on)
-        record_outcome(session, handoff, data, current_staff(), utcnow())
     except (OutcomeError, ValueError) as exc:
-        session.rollback()
         abort(400, str(exc))
+    refused = try_record(session, handoff, data, current_staff(), utcnow())
+    if refused:
+        abort(400, refused)
     session.commit()
     return jsonify(handoff_json(handoff)), 201
 

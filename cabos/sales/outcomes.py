@@ -119,3 +119,14 @@ def record_outcome(session: Session, handoff: Handoff, data: OutcomeInput, by: S
     outcome_recorded.send(current_app._get_current_object(), handoff=handoff, outcome=outcome,  # type: ignore[attr-defined]
                           session=session)
     return outcome
+
+
+def try_record(session: Session, handoff: Handoff, data: OutcomeInput, by: StaffUser | None,
+               now: datetime) -> str | None:
+    """Record ``data``, or undo the attempt and return why it was refused (None if recorded); the caller commits."""
+    try:
+        record_outcome(session, handoff, data, by, now)
+    except OutcomeError as exc:
+        session.rollback()
+        return str(exc)
+    return None

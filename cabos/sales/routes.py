@@ -26,7 +26,7 @@ from cabos.sales import handoffs, queue, trail, webhooks
 from cabos.sales.chart import depth_bar, interest_chart
 from cabos.sales.forms import ActionForm, AssignForm, OutcomeForm, parse_amount
 from cabos.sales.models import Delivery, Handoff, HandoffOutcome
-from cabos.sales.outcomes import OutcomeError, OutcomeInput, allowed, record_outcome
+from cabos.sales.outcomes import OutcomeInput, allowed, try_record
 from cabos.sales.policy import policy_of
 from cabos.staff.accounts import active_sales
 from cabos.staff.auth import current_staff, staff_required
@@ -161,11 +161,9 @@ def outcome(handoff_id: int) -> Any:
     data = OutcomeInput(kind=form.kind.data or "", reason=form.reason.data or "", note=form.note.data or "",
                         revenue_cents=parse_amount(form.revenue.data), currency=form.currency.data or None,
                         won_on=form.won_on.data)
-    try:
-        record_outcome(session, handoff, data, current_staff(), now())
-    except OutcomeError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    refused = try_record(session, handoff, data, current_staff(), now())
+    if refused:
+        flash(refused, "error")
         return redirect(url_for("sales.contact", contact_id=handoff.contact_id) + "#outcome")
     session.commit()
     flash(_("Recorded."), "ok")
