@@ -15,11 +15,11 @@ If a sender dies, a ``claimed`` row was never attempted: once its claim is
 older than NURTURE_CLAIM_TIMEOUT it goes back to the queue. A ``sending`` row
 may or may not have reached the server: after NURTURE_STUCK_AFTER it becomes
 ``unknown`` and is **never resent automatically**; staff see it
-(``cabos nurture stuck``) and decide. Temporary failures (a 4xx answer, a
-refused connection) retry with exponential backoff; a timeout or a dropped
-connection after the message was handed over is ambiguous, so it is
-``unknown`` too. A 5xx for the recipient fails that row only and suppresses
-the address.
+(``cabos nurture stuck``, or the page /staff/nurture/in-doubt) and decide.
+Temporary failures (a 4xx answer, a refused connection) retry with exponential
+backoff; a timeout or a dropped connection after the message was handed over
+is ambiguous, so it is ``unknown`` too. A 5xx for the recipient fails that row
+only and suppresses the address.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from cabos import db
 from cabos.db import get_session, utcnow
-from cabos.tracking import beacon, consent, ingest, openapi, ratelimit, tokens, visitors
+from cabos.tracking import beacon, consent, drops_page, ingest, openapi, ratelimit, tokens, visitors
 from cabos.tracking.buffer import WriteBuffer
 from cabos.tracking.models import Event, Visitor
 from cabos.tracking.store import ensure_visitors
@@ -135,7 +135,8 @@ def _exempt_from_csrf(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register /t/, the write buffer, the rate limiter and the ``view_token`` template global."""
+    """Register /t/, the write buffer, the rate limiter, the ``view_token`` template global and the
+    staff page of dropped beacons."""
     flush_ms, size, limit = _settings(app)
     app.extensions["cabos.tracking"] = Tracking(
         buffer=WriteBuffer(db.database(app), flush_ms, size),
@@ -150,3 +151,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["view_token"] = tokens.view_token
     app.jinja_env.globals["consent_cookie"] = lambda: consent.cookie_name(consent.COOKIE)
     _exempt_from_csrf(app)
+    drops_page.init_app(app)

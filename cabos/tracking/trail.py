@@ -49,3 +49,10 @@ def drop_counts(session: Session, since: date) -> list[tuple[str, int]]:
     rows = session.execute(select(DropCount.reason, total).where(DropCount.day >= since)
                            .group_by(DropCount.reason).order_by(total.desc(), DropCount.reason))
     return [(r, int(n)) for r, n in rows]
+
+
+def drops_by_day(session: Session, since: date) -> list[tuple[date, str, int]]:
+    """(day, reason, count) of dropped beacons since a day, newest day first (for staff)."""
+    rows = session.execute(select(DropCount.day, DropCount.reason, DropCount.count).where(DropCount.day >= since)
+                           .order_by(DropCount.day.desc(), DropCount.reason))
+    return [(d, r, int(n)) for d, r, n in rows]

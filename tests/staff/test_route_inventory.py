@@ -37,6 +37,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "api.handoffs": EVERYONE,
     "api.handoff": EVERYONE,
     "api.outcome": frozenset({"admin", "sales"}),
+    "nurture_staff.in_doubt": frozenset({"admin", "marketer"}),
+    "nurture_staff.decide": frozenset({"admin", "marketer"}),
+    "tracking_staff.drops": frozenset({"admin", "marketer"}),
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
 OPEN = {"staff.login": "the sign-in form", "staff.logout": "signing out needs no session (CSRF still applies)",

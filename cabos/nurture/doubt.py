@@ -1,0 +1,73 @@
+"""The staff page of sends in doubt: outbox rows left ``unknown``, and a decision for each.
+
+A row is unknown when a sender died, or the connection dropped, after the
+message was handed to the mail server: it may have arrived. It is never
+resent automatically; here (as with ``cabos nurture stuck``) staff check the
+mail server's log and mark it sent, failed, or send it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from cabos.contacts.models import Contact
+from cabos.db import get_session, utcnow
+from cabos.nurture.outbox import resolve, stuck
+from cabos.staff.auth import staff_required
+from cabos.staff.sections import add_section
+
+ROLES = ("marketer",)  # and admins: marketing operations run the sequences
+ACTIONS = ("sent", "failed", "requeue")
+LIMIT = 200
+
+
+class ResolveForm(FlaskForm):
+    """Three buttons (name ``mark``); the form exists for its CSRF token."""
+
+
+@staff_required(*ROLES)
+def in_doubt() -> str:
+    session = get_session()
+    rows = stuck(session, LIMIT)
+    ids = {r.contact_id for r in rows}
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))} if ids else {}
+    return render_template("nurture/in_doubt.html", rows=rows, contacts=contacts, limit=LIMIT,
+                           form=ResolveForm(formdata=None))
+
+
+@staff_required(*ROLES)
+def decide(row_id: int) -> Any:
+    if not ResolveForm().validate_on_submit():
+        abort(400, _("The form is incomplete; reload the page and try again."))
+    mark = request.form.get("mark", "")
+    if mark not in ACTIONS:
+        abort(400, _("Choose sent, failed or send again."))
+    session = get_session()
+    try:
+        resolve(session, row_id, mark, utcnow())
+    except ValueError:
+        session.rollback()
+        flash(_("Send #%(id)d is no longer in doubt (someone decided already).", id=row_id), "error")
+        return redirect(url_for("nurture_staff.in_doubt"))
+    session.commit()
+    done = {"sent": _("Send #%(id)d marked as sent.", id=row_id),
+            "failed": _("Send #%(id)d marked as failed; it will not be sent.", id=row_id),
+            "requeue": _("Send #%(id)d queued again; the next run sends it.", id=row_id)}
+    flash(done[mark], "ok")
+    return redirect(url_for("nurture_staff.in_doubt"))
+
+
+def init_app(app: Flask) -> None:
+    """Register /staff/nurture/in-doubt and its menu entry (always shown: the page says when all is clear)."""
+    bp = Blueprint("nurture_staff", __name__, url_prefix="/staff/nurture", template_folder="templates")
+    bp.add_url_rule("/in-doubt", "in_doubt", in_doubt, methods=["GET"])
+    bp.add_url_rule("/in-doubt/<int:row_id>", "decide", decide, methods=["POST"])
+    app.register_blueprint(bp)
+    add_section(app, "nurture_staff.in_doubt", _l("Sends in doubt"), ROLES, order=60,
+                description=_l("Nurture emails that may or may not have arrived: mark them sent, failed or send again"))
