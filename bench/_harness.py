@@ -78,7 +78,11 @@ def wrk(url: str, seconds: int = 10, connections: int = 8, threads: int = 2, scr
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def parse_wrk(out: str) -> WrkResult:
+    """The figures in wrk's report (run with --latency)."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
