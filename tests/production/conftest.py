@@ -15,6 +15,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import requests
 from tests.conftest import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CABOS = str(Path(os.environ.get("VIRTUAL_ENV", "") or ROOT / ".venv") / "bin" / "cabos")
+CABOS = str(Path(sys.executable).parent / "cabos")  # the command installed beside this interpreter
 SECRET = "production-test-secret-" + "x" * 40
 PUBLIC_HOST = "cabos.test"
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
