@@ -122,3 +122,24 @@ def test_two_instances_and_two_workers_share_one_database(cluster: Cluster, sess
     assert len(deepest) == len(expected), "each view keeps its deepest beacon, whichever instance got it"
     statuses = request_log_statuses(a, b)
     assert statuses[500] == 0 and statuses[204] >= 3 * len(expected), statuses
+
+
+def test_a_content_reload_on_one_instance_needs_nothing_from_the_others(cluster: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import signal
+
+    from tests.production.conftest import ROOT
+
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    cluster.settings["CABOS_CONTENT_DIR"] = str(content)
+    a, b = cluster.instance("app-a"), cluster.instance("app-b")
+    reader = Reader("203.0.113.77")
+    path = paths(a, "articulos")[0]
+    article = next(p for p in (content / "articles").glob("*.md") if p.stem in path)
+    article.write_text(article.read_text(encoding="utf-8").replace("\n---\n", "\n---\n\nPárrafo recién publicado.\n", 1),
+                       encoding="utf-8")
+    a.signal(signal.SIGHUP)  # what `systemctl reload cabos` sends: gunicorn starts fresh workers
+    wait_for(lambda: "Párrafo recién publicado." in reader.get(a, path).text, 60, "the new text on a")
+    assert "Párrafo recién publicado." not in reader.get(b, path).text  # b still serves what it loaded
+    assert reader.get(b, "/healthz").status_code == 200
