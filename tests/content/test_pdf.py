@@ -225,3 +225,14 @@ def test_pdf_build_renders_every_guide_once(app: Flask, tmp_path: Path) -> None:
 def _script_info(app: Flask):  # type: ignore[no-untyped-def]
     from flask.cli import ScriptInfo
     return ScriptInfo(create_app=lambda *_a: app)
+
+
+def test_two_instances_render_the_same_bytes(app_factory, content_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Each instance may keep its own PDF cache: a download resumed (Range) on another instance
+    # must get the same bytes, so rendering has to be deterministic (no dates, no random ids).
+    files = []
+    for n in range(2):
+        other = app_factory(content_dir, PDF_CACHE_DIR=str(tmp_path / f"cache-{n}"))
+        files.append(_render(other).read_bytes())
+        time.sleep(1.1)  # a render a second later: any timestamp would differ
+    assert files[0] == files[1] and files[0].startswith(b"%PDF")
