@@ -21,6 +21,7 @@ from cabos.tracking.cli import tracking_group
 from cabos.staff.cli import users_group
 from cabos.sales.cli import sales_group
 from cabos.nurture.cli import nurture_group, worker_command
+from cabos.site.guide_mail import mail_group, start_in_background
 
 
 def _create_app(*_args: object) -> object:
@@ -46,6 +47,7 @@ cli.add_command(users_group)
 cli.add_command(sales_group)
 cli.add_command(nurture_group)
 cli.add_command(worker_command)
+cli.add_command(mail_group)
 
 
 @cli.group("db")
@@ -79,6 +81,8 @@ def serve(dev: bool, host: str, port: int, workers: int | None) -> None:
         current_app.config["CONTENT_RELOAD"] = True
         current_app.extensions["cabos.content"].reload_enabled = True
         app = current_app._get_current_object()  # type: ignore[attr-defined]
+        # No worker in development: guide link emails are sent from a thread of this process.
+        start_in_background(app)
         click.echo(f"cabos (development) on http://{host}:{port}/  (Ctrl+C to stop)")
         run_simple(host, port, app, use_reloader=False, threaded=True)
         return

@@ -42,6 +42,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "sales_deliveries": {"contact_id": CONTACT},
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
+    "guide_mails": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
@@ -50,16 +51,31 @@ KEPT_ON_ERASE: dict[str, str] = {
 }
 
 NOT_PERSONAL: dict[str, str] = {
-    "content_views": "views per content and day, counted without any identity",
-    "rate_limit_counters": "rate-limit windows of a few minutes, keyed by a keyed hash (no address, no email)",
-    "tracking_drops": "dropped beacons per reason and day",
-    "nurture_cursors": "how far the nurture scheduler has read the events trail (an event id)",
-    "staff_users": "our staff's accounts, not contacts (managed by staff commands)",
-    "api_tokens": "staff API tokens",
-    "dashboard_content_days": "readings per content, day and engagement bucket: no identity",
-    "dashboard_reader_days": "visitor counts per day and gap: no identity",
-    "dashboard_refresh": "when the dashboard rollup last ran",
-    "dashboard_contact_days": "counts of contacts per day, measure and content, problem or author: no identity",
+    # Each description names every column (in backticks; tests/contacts/test_privacy.py checks it).
+    "content_views": "per `day`, `content_kind` and `content_slug`: `views`, counted for everyone, tracked or "
+                     "not, and how many of them were `untracked` (DNT/GPC or declined); no identity",
+    "rate_limit_counters": "one window of one rate limit: `key`, a keyed hash (BLAKE2b with the app's secret) of "
+                           "the limit and the client address or sign-in email, the hits (`count`) and when the "
+                           "window ends (`expires_at`, the limit's period after it began); expired rows are deleted",
+    "tracking_drops": "dropped beacons (`count`) per `day` and `reason` (bot, consent, rate limit…); no identity",
+    "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
+                       "`updated_at`",
+    "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
+                   "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
+                   "`last_login_at`",
+    "api_tokens": "staff API tokens: `id`, `user_id` (a staff user), `name`, `token_hash` (SHA-256; the token is "
+                  "never stored), `created_at`, `last_used_at`, `revoked_at`",
+    "dashboard_content_days": "per `day`, `content_kind` and `content_slug`: `readings`, how many were read to the "
+                              "end (`read_to_end`), guide `downloads`, and readings per engaged-time bucket "
+                              "(`b0…b35`); counts only, no identity",
+    "dashboard_reader_days": "per `chain` (all readers or engaged ones), `day` and `prev_day` (their previous "
+                             "reading day, or none): how many `visitors`; counts only, no visitor ids",
+    "dashboard_refresh": "per rollup (`name`): the last day it holds (`through`) and when it was refreshed "
+                         "(`refreshed_at`)",
+    "dashboard_contact_days": "per `day`, `measure` (identified, or first entered purchase mode), `dimension` "
+                              "(content, problem, author, or all) and `key` (which one): how many `contacts` "
+                              "reached the measure that day having read it before (all: every one); counts only, "
+                              "no contact ids",
 }
 
 

@@ -58,7 +58,23 @@ class Enrolment(Base):
     trigger: Mapped[dict[str, Any]] = mapped_column(default=dict)  # kind, event id, guide or problem
 
 
-class OutboxMessage(Base):
+class Delivery:
+    """The columns of a send's life (see ``outbox.Deliverer``): the outbox's, and any other queue of emails."""
+
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    # Why a row was skipped, cancelled, failed or left unknown (late, condition, suppressed, ...).
+    reason: Mapped[str] = mapped_column(String(32), default="")
+    next_attempt_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    sending_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class OutboxMessage(Delivery, Base):
     __tablename__ = "nurture_outbox"
     __table_args__ = (
         UniqueConstraint("contact_id", "sequence", "step", "round",
@@ -74,19 +90,8 @@ class OutboxMessage(Base):
     step: Mapped[str] = mapped_column(String(100))
     round: Mapped[int] = mapped_column(default=1)
     email: Mapped[str] = mapped_column(String(100))  # slug of content/emails/<slug>.md
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    # Why a row was skipped, cancelled, failed or left unknown (late, condition, suppressed, ...).
-    reason: Mapped[str] = mapped_column(String(32), default="")
     due_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    next_attempt_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(default=0)
-    claimed_by: Mapped[str | None] = mapped_column(String(32))
-    claimed_at: Mapped[datetime | None]
-    sending_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    message_id: Mapped[str | None] = mapped_column(String(255))
-    error: Mapped[str] = mapped_column(String(500), default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. the article chosen for next_article
 
 

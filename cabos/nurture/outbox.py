@@ -20,6 +20,10 @@ Temporary failures (a 4xx answer, a refused connection) retry with exponential
 backoff; a timeout or a dropped connection after the message was handed over
 is ambiguous, so it is ``unknown`` too. A 5xx for the recipient fails that row
 only and suppresses the address.
+
+``Deliverer`` is this state machine for any table with a send's columns
+(``models.Delivery``); ``Sender`` adds the outbox's checks and rendering, and
+the guide link emails (``cabos.site.guide_mail``) use it too.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
@@ -182,55 +187,62 @@ def _retry_safe(exc: mail.MailError) -> bool:
                               smtplib.SMTPAuthenticationError, smtplib.SMTPHeloError))
 
 
-class Sender:
-    """One sender process: claims rows under its own id and sends them one by one."""
+class Deliverer:
+    """Claims rows of one delivery table under its own id and sends them one by one, at most once.
 
-    def __init__(self, app: Flask, library: Library | None = None, sender_id: str | None = None,
-                 clock: Callable[[], datetime] = db.utcnow) -> None:
+    A delivery table has the columns of a send's life (``status``, ``reason``, ``error``,
+    ``attempts``, ``next_attempt_at``, ``claimed_by``, ``claimed_at``, ``sending_at``, ``sent_at``,
+    ``message_id``) and a ``contact_id``. A subclass names the table (``model``), turns a claimed
+    row into a message in the transaction that marks it sending (``_prepare``), and may record
+    more once it is sent (``_record_sent``). The nurture outbox is one such table, the guide
+    link emails (``cabos.site.guide_mail``) another.
+    """
+
+    model: Any = None
+    label = "nurture"  # in log lines
+    stuck_hint = "see `cabos nurture stuck`"
+
+    def __init__(self, app: Flask, sender_id: str | None = None, clock: Callable[[], datetime] = db.utcnow) -> None:
         self.app = app
         self.clock = clock
         self.database = db.database(app)
         self.id = sender_id or secrets.token_hex(8)
         self.policy = Policy.from_config(app.config)
-        self.library = library or app.extensions["cabos.content"].current()
-        self.composer = Composer(app, self.library)
-        self.rules = rules_of(self.library)
 
     # -- housekeeping --
 
     def recover(self, now: datetime, counts: SendCounts | None = None) -> SendCounts:
         """Requeue claims of senders that died before trying; mark rows sending for too long unknown."""
         counts = counts or SendCounts()
+        table = self.model
         with self.database.session() as session:
             begin_write(session)
             counts.requeued += session.execute(
-                update(OutboxMessage).where(OutboxMessage.status == CLAIMED,
-                                            OutboxMessage.claimed_at < now - self.policy.claim_timeout)
+                update(table).where(table.status == CLAIMED, table.claimed_at < now - self.policy.claim_timeout)
                 .values(status=QUEUED, claimed_by=None, claimed_at=None)).rowcount or 0
             stuck = session.execute(
-                update(OutboxMessage).where(OutboxMessage.status == SENDING,
-                                            OutboxMessage.sending_at < now - self.policy.stuck_after)
+                update(table).where(table.status == SENDING, table.sending_at < now - self.policy.stuck_after)
                 .values(status=UNKNOWN, reason="sender_lost",
                         error="the sender stopped while sending; it may or may not have been delivered")
             ).rowcount or 0
         if stuck:
-            log.warning("nurture: %s sends left 'sending' by a stopped sender are now 'unknown' "
-                        "(never resent automatically; see `cabos nurture stuck`)", stuck)
+            log.warning("%s: %s sends left 'sending' by a stopped sender are now 'unknown' "
+                        "(never resent automatically; %s)", self.label, stuck, self.stuck_hint)
         counts.stuck += stuck
         return counts
 
     def claim(self, now: datetime) -> list[int]:
         """Take a batch of ready rows for this sender."""
+        table = self.model
         with self.database.session() as session:
             begin_write(session)
-            query = (select(OutboxMessage.id).where(OutboxMessage.status == QUEUED,
-                                                     OutboxMessage.next_attempt_at <= now)
-                     .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(self.policy.batch_size))
+            query = (select(table.id).where(table.status == QUEUED, table.next_attempt_at <= now)
+                     .order_by(table.next_attempt_at, table.id).limit(self.policy.batch_size))
             if is_postgres(session):
                 query = query.with_for_update(skip_locked=True)
             ids = list(session.scalars(query))
             if ids:
-                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == QUEUED)
+                session.execute(update(table).where(table.id.in_(ids), table.status == QUEUED)
                                 .values(status=CLAIMED, claimed_by=self.id, claimed_at=now))
         return ids
 
@@ -238,10 +250,11 @@ class Sender:
         """Give rows this sender claimed but will not try back to the queue (a clean stop)."""
         if not ids:
             return 0
+        table = self.model
         with self.database.session() as session:
             begin_write(session)
-            return session.execute(update(OutboxMessage).where(
-                OutboxMessage.id.in_(ids), OutboxMessage.status == CLAIMED, OutboxMessage.claimed_by == self.id)
+            return session.execute(update(table).where(
+                table.id.in_(ids), table.status == CLAIMED, table.claimed_by == self.id)
                 .values(status=QUEUED, claimed_by=None, claimed_at=None)).rowcount or 0
 
     def deliver(self, stop: Any = None, limit: int | None = None) -> SendCounts:
@@ -268,49 +281,132 @@ class Sender:
         prepared = self._prepare(row_id)
         if isinstance(prepared, tuple):
             return prepared
-        composed = prepared
         try:
-            message_id = mail.send(composed.message, self.app)
+            message_id = mail.send(prepared, self.app)
         except mail.PermanentMailError as exc:
             return self._failed(row_id, exc)
         except mail.TemporaryMailError as exc:
             return self._temporary(row_id, exc)
         except Exception as exc:  # we cannot tell whether the server got it
-            log.exception("nurture: unexpected error sending outbox row %s", row_id)
+            log.exception("%s: unexpected error sending row %s", self.label, row_id)
             return self._finish(row_id, UNKNOWN, "error", str(exc)[:500])
         return self._sent(row_id, message_id)
 
-    def _prepare(self, row_id: int) -> Composed | tuple[str, str]:
+    def _prepare(self, row_id: int) -> EmailMessage | tuple[str, str]:
+        """The message for a row this sender claimed, marked ``sending`` (committed); or (outcome, reason)."""
         now = self.clock()
         with self.database.session() as session:
             begin_write(session)
-            query = select(OutboxMessage).where(OutboxMessage.id == row_id)
-            if is_postgres(session):
-                query = query.with_for_update()
-            row = session.scalars(query).one_or_none()
-            if row is None or row.status != CLAIMED or row.claimed_by != self.id:
+            row = self._claimed_row(session, row_id)
+            if row is None:
                 return "lost", ""
-            contact = session.get(Contact, row.contact_id)
-            enrolment = session.get(Enrolment, row.enrolment_id)
-            verdict = self._check(session, row, contact, enrolment, now)
+            verdict = self._verdict(session, row, now)
             if verdict:
                 status, reason = verdict
                 row.status, row.reason, row.claimed_by = status, reason, None
                 return ("cancelled" if status == CANCELLED else "skipped"), reason
-            assert contact is not None
-            values = self.composer.values(contact, row.data)
-            if values is None:
-                row.status, row.reason, row.claimed_by = SKIPPED, "article_gone", None
-                return "skipped", "article_gone"
             try:
-                composed = self.composer.compose(row.id, row.email, contact, values)
+                message = self._render(session, row)
             except Exception as exc:  # a content mistake: nothing was sent, nothing will be
-                log.exception("nurture: cannot render %s for outbox row %s", row.email, row.id)
+                log.exception("%s: cannot render row %s", self.label, row.id)
                 row.status, row.reason, row.error, row.claimed_by = FAILED, "render", str(exc)[:500], None
                 return "failed", "render"
             # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
             row.status, row.sending_at, row.attempts = SENDING, now, row.attempts + 1
-        return composed
+        return message
+
+    def _verdict(self, session: Session, row: Any, now: datetime) -> tuple[str, str] | None:
+        """Why this row must not be sent now (CANCELLED or SKIPPED, and a reason), in the transaction that marks it sending."""
+        return None
+
+    def _render(self, session: Session, row: Any) -> EmailMessage:
+        raise NotImplementedError
+
+    def _claimed_row(self, session: Session, row_id: int) -> Any:
+        """The row, locked, if it is still claimed by this sender (else None: another one took it over)."""
+        query = select(self.model).where(self.model.id == row_id)
+        if is_postgres(session):
+            query = query.with_for_update()
+        row = session.scalars(query).one_or_none()
+        if row is None or row.status != CLAIMED or row.claimed_by != self.id:
+            return None
+        return row
+
+    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+        """What else a delivered row leaves behind, in the transaction that marks it sent."""
+
+    def _finish(self, row_id: int, status: str, reason: str, error: str = "", **values: Any) -> tuple[str, str]:
+        table = self.model
+        with self.database.session() as session:
+            begin_write(session)
+            changed = session.execute(update(table).where(
+                table.id == row_id, table.claimed_by == self.id, table.status.in_((SENDING, UNKNOWN)))
+                .values(status=status, reason=reason, error=error[:500], **values)).rowcount
+        return ({SENT: "sent", FAILED: "failed", UNKNOWN: "unknown", QUEUED: "retried"}[status] if changed else "lost",
+                reason)
+
+    def _sent(self, row_id: int, message_id: str) -> tuple[str, str]:
+        now = self.clock()
+        table = self.model
+        with self.database.session() as session:
+            begin_write(session)
+            # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
+            changed = session.execute(update(table).where(
+                table.id == row_id, table.claimed_by == self.id, table.status.in_((SENDING, UNKNOWN)))
+                .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
+            if changed:
+                self._record_sent(session, row_id, message_id, now)
+        return ("sent" if changed else "lost"), ""
+
+    def _temporary(self, row_id: int, exc: mail.TemporaryMailError) -> tuple[str, str]:
+        if not _retry_safe(exc):
+            log.warning("%s: row %s: %s (it may have been delivered: marked unknown)", self.label, row_id, exc)
+            return self._finish(row_id, UNKNOWN, "ambiguous", str(exc))
+        with self.database.session() as session:
+            attempts = session.scalar(select(self.model.attempts).where(self.model.id == row_id)) or 1
+        if attempts >= self.policy.retry_attempts:
+            return self._finish(row_id, FAILED, "temporary", f"gave up after {attempts} attempts: {exc}")
+        return self._finish(row_id, QUEUED, "retry", str(exc), claimed_by=None, claimed_at=None,
+                            next_attempt_at=self.clock() + self.policy.backoff(attempts))
+
+    def _failed(self, row_id: int, exc: mail.PermanentMailError) -> tuple[str, str]:
+        now = self.clock()
+        outcome = self._finish(row_id, FAILED, "rejected", str(exc))
+        if exc.recipients and outcome[0] == "failed":
+            # The server refused this address for good: never email it again.
+            with self.database.session() as session:
+                contact_id = session.scalar(select(self.model.contact_id).where(self.model.id == row_id))
+                contact = session.get(Contact, contact_id) if contact_id else None
+                if contact is not None:
+                    suppress(session, contact, "bounced", now)
+        return outcome
+
+
+class Sender(Deliverer):
+    """One nurture sender process: claims outbox rows, checks each again, sends it."""
+
+    model = OutboxMessage
+
+    def __init__(self, app: Flask, library: Library | None = None, sender_id: str | None = None,
+                 clock: Callable[[], datetime] = db.utcnow) -> None:
+        super().__init__(app, sender_id, clock)
+        self.library = library or app.extensions["cabos.content"].current()
+        self.composer = Composer(app, self.library)
+        self.rules = rules_of(self.library)
+
+    def _verdict(self, session: Session, row: OutboxMessage, now: datetime) -> tuple[str, str] | None:
+        contact = session.get(Contact, row.contact_id)
+        verdict = self._check(session, row, contact, session.get(Enrolment, row.enrolment_id), now)
+        if verdict is None and self.composer.values(contact, row.data) is None:  # type: ignore[arg-type]
+            return SKIPPED, "article_gone"
+        return verdict
+
+    def _render(self, session: Session, row: OutboxMessage) -> EmailMessage:
+        contact = session.get(Contact, row.contact_id)  # from the session's identity map: no query
+        assert contact is not None
+        values = self.composer.values(contact, row.data)
+        assert values is not None
+        return self.composer.compose(row.id, row.email, contact, values).message
 
     def _check(self, session: Session, row: OutboxMessage, contact: Contact | None, enrolment: Enrolment | None,
                now: datetime) -> tuple[str, str] | None:
@@ -337,56 +433,13 @@ class Sender:
             return SKIPPED, "late"
         return None
 
-    def _finish(self, row_id: int, status: str, reason: str, error: str = "", **values: Any) -> tuple[str, str]:
-        with self.database.session() as session:
-            begin_write(session)
-            changed = session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.id,
-                OutboxMessage.status.in_((SENDING, UNKNOWN)))
-                .values(status=status, reason=reason, error=error[:500], **values)).rowcount
-        return ({SENT: "sent", FAILED: "failed", UNKNOWN: "unknown", QUEUED: "retried"}[status] if changed else "lost",
-                reason)
-
-    def _sent(self, row_id: int, message_id: str) -> tuple[str, str]:
-        now = self.clock()
-        with self.database.session() as session:
-            begin_write(session)
-            # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
-            changed = session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.id,
-                OutboxMessage.status.in_((SENDING, UNKNOWN)))
-                .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
-            if changed:
-                row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
-                                             OutboxMessage.email, OutboxMessage.data)
-                                      .where(OutboxMessage.id == row_id)).one()
-                session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
-                    "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
-                    "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))
-        return ("sent" if changed else "lost"), ""
-
-    def _temporary(self, row_id: int, exc: mail.TemporaryMailError) -> tuple[str, str]:
-        if not _retry_safe(exc):
-            log.warning("nurture: outbox row %s: %s (it may have been delivered: marked unknown)", row_id, exc)
-            return self._finish(row_id, UNKNOWN, "ambiguous", str(exc))
-        with self.database.session() as session:
-            attempts = session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == row_id)) or 1
-        if attempts >= self.policy.retry_attempts:
-            return self._finish(row_id, FAILED, "temporary", f"gave up after {attempts} attempts: {exc}")
-        return self._finish(row_id, QUEUED, "retry", str(exc), claimed_by=None, claimed_at=None,
-                            next_attempt_at=self.clock() + self.policy.backoff(attempts))
-
-    def _failed(self, row_id: int, exc: mail.PermanentMailError) -> tuple[str, str]:
-        now = self.clock()
-        outcome = self._finish(row_id, FAILED, "rejected", str(exc))
-        if exc.recipients and outcome[0] == "failed":
-            # The server refused this address for good: never email it again.
-            with self.database.session() as session:
-                contact_id = session.scalar(select(OutboxMessage.contact_id).where(OutboxMessage.id == row_id))
-                contact = session.get(Contact, contact_id) if contact_id else None
-                if contact is not None:
-                    suppress(session, contact, "bounced", now)
-        return outcome
+    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+        row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
+                                     OutboxMessage.email, OutboxMessage.data)
+                              .where(OutboxMessage.id == row_id)).one()
+        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
+            "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
+            "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))
 
 
 def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> None:
@@ -401,24 +454,25 @@ def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> 
 # --- staff: sends that may or may not have gone out --------------------------------------------------------
 
 
-def stuck(session: Session, limit: int = 100) -> list[OutboxMessage]:
+def stuck(session: Session, limit: int = 100, model: Any = OutboxMessage) -> list[Any]:
     """Rows whose delivery is unknown (a sender died mid-send), newest first, for staff to decide."""
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == UNKNOWN)
-                                .order_by(OutboxMessage.sending_at.desc(), OutboxMessage.id.desc()).limit(limit)))
+    return list(session.scalars(select(model).where(model.status == UNKNOWN)
+                                .order_by(model.sending_at.desc(), model.id.desc()).limit(limit)))
 
 
-def resolve(session: Session, row_id: int, outcome: str, now: datetime) -> OutboxMessage:
+def resolve(session: Session, row_id: int, outcome: str, now: datetime, model: Any = OutboxMessage) -> Any:
     """Staff decided about an unknown row: 'sent' (it arrived), 'failed' (leave it), or 'requeue' (send it again)."""
-    row = session.get(OutboxMessage, row_id)
+    row = session.get(model, row_id)
     if row is None or row.status != UNKNOWN:
-        raise ValueError(f"outbox row {row_id} is not in 'unknown' state")
+        raise ValueError(f"{model.__tablename__} row {row_id} is not in 'unknown' state")
     if outcome == "sent":
         row.status, row.sent_at = SENT, row.sending_at or now
     elif outcome == "failed":
         row.status = FAILED
     elif outcome == "requeue":
         row.status, row.claimed_by, row.claimed_at, row.next_attempt_at = QUEUED, None, None, now
-        row.due_at = now  # a human decided to send it now: not late
+        if isinstance(row, OutboxMessage):
+            row.due_at = now  # a human decided to send it now: not late
     else:
         raise ValueError("outcome must be sent, failed or requeue")
     row.reason = f"staff_{outcome}"

@@ -11,8 +11,6 @@ already in the cache are answered by ``fast_download`` in front of Flask; the
 from __future__ import annotations
 
 import logging
-from email.headerregistry import Address
-from email.message import EmailMessage
 
 from flask import (Blueprint, Flask, Response, abort, current_app, redirect, render_template, request,
                    send_file, url_for)
@@ -20,15 +18,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cabos import mail
-from cabos.contacts.capture import Lead, capture, clean_text, touch_from
+from cabos.contacts.capture import Lead, capture, touch_from
 from cabos.contacts.download_log import Download, DownloadLog
 from cabos.contacts.models import Contact
 from cabos.intent import hooks as intent_hooks
 from cabos.content import Document, current_library
 from cabos.content.pdf import guide_pdf
 from cabos.db import database, get_session, utcnow
-from cabos.site import fast_download, forms, limits
+from cabos.site import fast_download, forms, guide_mail, limits
 from cabos.site.download_links import Grant, LinkError, is_token_shaped, make_token, read_token
 from cabos.site.public import site_url
 from cabos.tracking.visitors import current_visitor_id
@@ -81,7 +78,7 @@ def landing(slug: str) -> Response:
         if form[forms.HONEYPOT].data:
             # Looks like success to the bot; nothing is stored and nothing is sent.
             log.info("honeypot filled on guide %s", slug)
-            return _page("guides/thanks.html", doc=doc, token=None, mailed=True)
+            return _page("guides/thanks.html", doc=doc, token=None)
         if form.validate():
             return _accept(doc, form)
         return _page("guides/landing.html", 422, doc=doc, form=form, fields=forms.extra_fields(form, doc))
@@ -103,6 +100,8 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
     for attempt in (1, 2):
         try:
             contact, _created = capture(session, lead, doc, touch, visitor_id, now)
+            # Queued with the lead, sent by the worker: the request never waits for the mail server.
+            guide_mail.queue(session, contact, doc.slug, guide_mail.FORM, now)
             session.commit()
             break
         except IntegrityError:
@@ -117,37 +116,7 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
         session.rollback()
         log.exception("intent update after the form of contact %s failed", contact.id)
     token = make_token(current_app.secret_key, contact.id, contact.email, doc.slug)  # type: ignore[arg-type]
-    mailed = send_link(contact, doc, token)
-    return redirect(url_for("guides.thanks", slug=doc.slug, token=token, **({} if mailed else {"mailed": 0})), 303)
-
-
-def send_link(contact: Contact, doc: Document, token: str) -> bool:
-    """Email the download link; False (and logged) if the mail could not be sent now."""
-    link = site_url(url_for("guides.download", slug=doc.slug, token=token))
-    landing_url = site_url(url_for("guides.landing", slug=doc.slug))
-    max_days = max(1, round(current_app.config["DOWNLOAD_LINK_MAX_AGE"] / 86400))
-    context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days}
-    message = EmailMessage()
-    message["Subject"] = _("Your guide: %(title)s", title=doc.title)
-    sender = current_app.config["MAIL_FROM"]
-    message["From"] = sender if "<" in sender else Address(display_name=current_library().site.name, addr_spec=sender)
-    message["To"] = _address(contact)
-    message.set_content(render_template("guides/email.txt", **context))
-    message.add_alternative(render_template("guides/email.html", **context), subtype="html")
-    try:
-        mail.send(message)
-    except mail.MailError as exc:
-        log.warning("guide link for contact %s not sent (%s): %s", contact.id,
-                    "temporary" if exc.temporary else "permanent", exc)
-        return False
-    return True
-
-
-def _address(contact: Contact) -> Address:
-    local, domain = contact.email.rsplit("@", 1)
-    # The mail system wants ASCII domains; the contact keeps the address as typed.
-    return Address(display_name=clean_text(contact.name, 200), username=local,
-                   domain=domain.encode("idna").decode("ascii"))
+    return redirect(url_for("guides.thanks", slug=doc.slug, token=token), 303)
 
 
 def _link_problem(doc: Document, error: LinkError | None) -> Response:
@@ -173,8 +142,7 @@ def thanks(slug: str) -> Response:
     grant, error = _grant(doc)
     if grant is None:
         return _link_problem(doc, error)
-    return _page("guides/thanks.html", doc=doc, token=request.args["token"],
-                 mailed=request.args.get("mailed") != "0")
+    return _page("guides/thanks.html", doc=doc, token=request.args["token"])
 
 
 def download(slug: str) -> Response:
@@ -209,10 +177,11 @@ def resend(slug: str) -> Response:
         return _page("guides/link.html", doc=doc, state="sent", form=form)
     if not form.validate():
         return _page("guides/link.html", 422, doc=doc, state="ask", form=form)
-    contact = get_session().scalar(select(Contact).where(Contact.email == form.email.data))
+    session = get_session()
+    contact = session.scalar(select(Contact).where(Contact.email == form.email.data))
     if contact is not None:
-        send_link(contact, doc, make_token(current_app.secret_key, contact.id, contact.email,  # type: ignore[arg-type]
-                                           doc.slug))
+        guide_mail.queue(session, contact, doc.slug, guide_mail.RESEND, utcnow())
+        session.commit()
     # The same answer either way: this page must not tell who is a contact.
     return _page("guides/link.html", doc=doc, state="sent", form=forms.ResendForm(formdata=None))
 
@@ -230,6 +199,7 @@ def init_app(app: Flask) -> None:
     bp.add_url_rule(f"/{word}/<slug>/{words['link']}", "resend", limits.form_limit(app, resend),
                     methods=["GET", "POST"])
     app.register_blueprint(bp)
+    guide_mail.init_app(app)
     fast_download.install(app, word, words["download"])
     flush_ms = app.config["DOWNLOAD_EVENTS_FLUSH_MS"]
     if flush_ms is None:

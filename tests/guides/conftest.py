@@ -8,8 +8,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from cabos.nurture.outbox import SendCounts
+from cabos.site import guide_mail
 
 GUIDE_A = """\
 ---
@@ -96,3 +100,9 @@ def submit(client: FlaskClient, slug: str = "count-stock", query: str = "", toke
 
 def token_from(location: str) -> str:
     return parse_qs(urlsplit(location).query)["token"][0]
+
+
+def deliver(app: Flask) -> SendCounts:
+    """What the worker does after each tick: send the guide emails the forms queued."""
+    with app.app_context():
+        return guide_mail.deliver(app)

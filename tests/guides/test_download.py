@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact
 from cabos.site.download_links import make_token
 from cabos.tracking.models import Event
-from tests.guides.conftest import csrf_token, submit, token_from
+from tests.guides.conftest import csrf_token, deliver, submit, token_from
 
 SECRET = "test-secret-not-for-production"
 
@@ -53,7 +53,7 @@ def test_thank_you_page_shows_the_text_and_the_download_button(client: FlaskClie
     body = page.get_data(as_text=True)
     assert "Thanks! Start with chapter one." in body
     assert f'href="/guides/count-stock/download?token={token}"' in body
-    assert "We have also emailed you the link" in body
+    assert "We are also sending you the link by email" in body
 
 
 def test_the_download_is_the_pdf_and_an_event_on_the_trail(client: FlaskClient, session: Session, token: str) -> None:
@@ -199,6 +199,7 @@ def test_path_traversal_in_any_part_of_the_url_is_404(client: FlaskClient, token
 def test_a_fresh_link_goes_only_to_known_addresses_with_the_same_answer(
         client: FlaskClient, token: str, tmp_path: Path) -> None:
     mail = tmp_path / "mail"
+    assert deliver(client.application).sent == 1  # the form's email
     before = set(mail.glob("*.eml"))
     form = client.get("/guides/count-stock/new-link")
     assert form.status_code == 200
@@ -207,6 +208,8 @@ def test_a_fresh_link_goes_only_to_known_addresses_with_the_same_answer(
     unknown = client.post("/guides/count-stock/new-link", data={"csrf_token": csrf, "email": "who@example.com"})
     assert known.status_code == unknown.status_code == 200
     assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
+    assert set(mail.glob("*.eml")) == before  # queued, not sent by the request
+    assert deliver(client.application).sent == 1  # the fresh link's, to the known address only
     [new] = set(mail.glob("*.eml")) - before
     [link] = _links_in(new.read_bytes())
     path = urlsplit(link)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact
 from cabos.tracking.models import Event
 from tests.conftest import write
-from tests.guides.conftest import VALID, csrf_token, submit
+from tests.guides.conftest import VALID, csrf_token, deliver, submit
 
 
 def _contacts(session: Session) -> list[Contact]:
@@ -82,6 +82,8 @@ def test_a_valid_submission_creates_the_contact_records_it_and_mails_the_link(
     [event] = session.scalars(select(Event).where(Event.contact_id == contact.id, Event.type == "form_submit"))
     assert (event.content_kind, event.content_slug, event.problems) == ("guide", "count-stock", ["bad-stock"])
     assert event.data["new_contact"] is True
+    assert _mails(tmp_path) == []  # queued: the request does not wait for the mail server
+    assert deliver(client.application).sent == 1
     assert len(_mails(tmp_path)) == 1
 
 
@@ -133,6 +135,7 @@ def test_a_script_in_a_name_is_stored_as_text_and_shown_escaped(client: FlaskCli
     assert submit(client, name=evil).status_code == 303
     [contact] = _contacts(session)
     assert contact.name == evil
+    deliver(client.application)
     [eml] = _mails(tmp_path)
     from email import message_from_bytes, policy
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
@@ -161,6 +164,7 @@ def test_the_honeypot_looks_like_success_but_stores_and_sends_nothing(
     assert "Thanks! Start with chapter one." in page
     assert 'id="download"' not in page
     assert _contacts(session) == []
+    assert deliver(client.application).sent == 0
     assert _mails(tmp_path) == []
 
 

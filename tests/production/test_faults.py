@@ -33,7 +33,7 @@ from tests.production.conftest import (
     view_nonce,
     wait_for,
 )
-from tests.production.test_instances import paths, request_log_statuses
+from tests.production.test_instances import guide_mail_ids, paths, request_log_statuses
 
 HIGH_LIMITS = {"CABOS_TRACKING_RATE_LIMIT": "1000000 per minute", "CABOS_FORM_RATE_LIMIT": "1000000 per minute"}
 
@@ -151,6 +151,8 @@ def test_a_worker_killed_mid_batch_and_restarted_sends_each_email_at_most_once_a
     wait_for(settled, 90, "every email sent or in doubt")
     delivered = outbox_ids(smtp_server)
     assert len(delivered) == len(set(delivered)), Counter(delivered).most_common(3)  # nothing twice
+    guide_mails = guide_mail_ids(smtp_server)  # the forms' emails, sent by the same workers
+    assert len(guide_mails) == len(set(guide_mails)), Counter(guide_mails).most_common(3)
     rows = list(session.scalars(select(OutboxMessage)))
     sent = {r.id for r in rows if r.status == SENT}
     doubt = {r.id for r in rows if r.status == UNKNOWN}

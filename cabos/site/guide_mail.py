@@ -1,0 +1,182 @@
+"""Guide link emails: the form queues a row, the worker sends it, at most once.
+
+A request never talks to the mail server (a slow or absent one would hold a
+gunicorn worker for MAIL_TIMEOUT): ``queue`` adds a ``GuideMail`` row in the
+transaction that stores the lead, and ``GuideMailer`` sends it later, from the
+worker's ``guide-mail`` job, `cabos mail deliver`, or the thread that
+`cabos serve --dev` starts. The mailer is a nurture ``Deliverer``: the same
+claims, retries with back-off, permanent failures and sends in doubt as the
+outbox (see ``cabos.nurture.outbox``). The link is signed when the email is
+rendered, so it lasts DOWNLOAD_LINK_MAX_AGE from when the reader gets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import click
+from flask import Flask, current_app, render_template
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from cabos.contacts.capture import clean_text
+from cabos.contacts.models import Contact
+from cabos.content.library import Library
+from cabos.content.model import Document
+from cabos.db import session_scope, utcnow
+from cabos.nurture.models import QUEUED, SKIPPED
+from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.site.download_links import make_token
+from cabos.site.models import GuideMail
+
+log = logging.getLogger("cabos.guides")
+
+FORM, RESEND = "form", "resend"
+JOB = "guide-mail"  # its name among the worker's jobs
+
+
+def queue(session: Session, contact: Contact, guide: str, kind: str, now: datetime) -> GuideMail:
+    """Ask for the guide's link to be emailed to ``contact``; sent once the caller commits."""
+    row = GuideMail(contact_id=contact.id, guide=guide, kind=kind, status=QUEUED, created_at=now,
+                    next_attempt_at=now)
+    session.add(row)
+    return row
+
+
+def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_id: int) -> EmailMessage:
+    """The email with a fresh signed link to ``doc`` (outside any request: URLs from the site's address)."""
+    base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
+    adapter = app.url_map.bind("localhost")
+    token = make_token(str(app.secret_key), contact.id, contact.email, doc.slug)
+    link = base_url + adapter.build("guides.download", {"slug": doc.slug, "token": token})
+    landing_url = base_url + adapter.build("guides.landing", {"slug": doc.slug})
+    max_days = max(1, round(app.config["DOWNLOAD_LINK_MAX_AGE"] / 86400))
+    context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days}
+    message = EmailMessage()
+    message["Subject"] = _("Your guide: %(title)s", title=doc.title)
+    sender = app.config["MAIL_FROM"]
+    message["From"] = sender if "<" in sender else Address(display_name=library.site.name, addr_spec=sender)
+    message["To"] = _address(contact)
+    domain = str(sender).rsplit("@", 1)[-1].strip("> ") or "localhost"
+    message["Message-ID"] = make_msgid(idstring=f"guide.{row_id}", domain=domain)
+    message["X-Cabos-Guide-Mail"] = str(row_id)
+    message.set_content(render_template("guides/email.txt", **context))
+    message.add_alternative(render_template("guides/email.html", **context), subtype="html")
+    return message
+
+
+def _address(contact: Contact) -> Address:
+    local, domain = contact.email.rsplit("@", 1)
+    # The mail system wants ASCII domains; the contact keeps the address as typed.
+    return Address(display_name=clean_text(contact.name, 200), username=local,
+                   domain=domain.encode("idna").decode("ascii"))
+
+
+class GuideMailer(Deliverer):
+    """Sends queued guide link emails; needs an app context (templates, translations)."""
+
+    model = GuideMail
+    label = "guide mail"
+    stuck_hint = "see `cabos mail stuck`"
+
+    def __init__(self, app: Flask, sender_id: str | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(app, sender_id, clock)
+        self.library: Library = app.extensions["cabos.content"].current()
+
+    def _verdict(self, session: Session, row: GuideMail, now: datetime) -> tuple[str, str] | None:
+        if row.guide not in self.library.guides or session.get(Contact, row.contact_id) is None:
+            return SKIPPED, "guide_gone"  # unpublished since the form was sent
+        return None
+
+    def _render(self, session: Session, row: GuideMail) -> EmailMessage:
+        contact = session.get(Contact, row.contact_id)
+        assert contact is not None
+        return compose(self.app, self.library, contact, self.library.guides[row.guide], row.id)
+
+
+def deliver(app: Flask, stop: Callable[[], bool] | None = None) -> SendCounts:
+    """Recover what stopped senders left, then send every guide email that is ready."""
+    mailer = GuideMailer(app)
+    recovered = mailer.recover(mailer.clock())
+    counts = mailer.deliver(stop)
+    counts.requeued, counts.stuck = recovered.requeued, recovered.stuck
+    return counts
+
+
+def summary(counts: SendCounts) -> str:
+    parts = [f"sent {counts.sent}"]
+    for label in ("retried", "failed", "unknown", "skipped", "lost", "released", "requeued", "stuck"):
+        if getattr(counts, label):
+            parts.append(f"{label} {getattr(counts, label)}")
+    return "guide mail: " + "; ".join(parts)
+
+
+def deliver_job(app: Flask, stop: Callable[[], bool]) -> None:
+    """The worker's job (after each nurture tick)."""
+    counts = deliver(app, stop)
+    if counts.sent or counts.failed or counts.retried or counts.unknown or counts.stuck:
+        log.info("%s", summary(counts))
+
+
+def start_in_background(app: Flask, interval: float = 1.0) -> threading.Event:
+    """Deliver every ``interval`` seconds in a daemon thread (`cabos serve --dev`); set the event to stop."""
+    stopping = threading.Event()
+
+    def loop() -> None:
+        while not stopping.wait(interval):
+            try:
+                with app.app_context():
+                    deliver_job(app, stopping.is_set)
+            except Exception:  # the database restarting, say: try again next time
+                log.exception("guide mail: delivery failed; trying again in %s s", interval)
+
+    threading.Thread(target=loop, name="guide-mail", daemon=True).start()
+    return stopping
+
+
+@click.group("mail")
+def mail_group() -> None:
+    """Email the site sends on its own: guide links asked for on the site."""
+
+
+@mail_group.command("deliver")
+@with_appcontext
+def deliver_command() -> None:
+    """Send the queued guide link emails now (the worker does it every tick; safe to overlap)."""
+    click.echo(summary(deliver(current_app._get_current_object())))  # type: ignore[attr-defined]
+
+
+@mail_group.command("stuck")
+@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
+              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
+@click.option("--id", "row_id", type=int, default=None)
+@with_appcontext
+def stuck_command(mark: str | None, row_id: int | None) -> None:
+    """Guide emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
+    with session_scope() as session:
+        if mark:
+            if row_id is None:
+                raise click.UsageError("--mark needs --id")
+            try:
+                click.echo(f"guide mail {resolve(session, row_id, mark, utcnow(), GuideMail).id}: {mark}")
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+            return
+        rows = stuck(session, 100, GuideMail)
+        for row in rows:
+            at = row.sending_at.strftime("%Y-%m-%d %H:%M") if row.sending_at else "—"
+            click.echo(f"#{row.id} contact {row.contact_id} {row.guide} ({row.kind}) since {at}: {row.error}")
+        click.echo(f"{len(rows)} guide emails in doubt" + (
+            "; check the mail server's log, then: cabos mail stuck --id N --mark sent|failed|requeue" if rows else ""))
+
+
+def init_app(app: Flask) -> None:
+    """Make the worker send guide link emails after each tick."""
+    app.extensions.setdefault("cabos.worker_jobs", {})[JOB] = deliver_job
