@@ -5,7 +5,8 @@ The math, in the words of intent.yml:
 * A reading of a piece of content is worth ``stage weight × share``, where
   ``share`` follows the engagement curve of its engaged seconds (a skim counts
   little, ``full_read_seconds`` counts fully, more counts no more). A guide
-  download counts ``engagement.download`` of a full read. A strong signal
+  download counts ``engagement.download`` of a full read; a reading of the guide's
+  landing page is a reading like any other (same item as the download). A strong signal
   (pricing, demo, a case study) adds its points on top.
 * Time fades it: a contribution made ``age`` days ago is worth
   ``value × 2^(-age / half_life_days)`` now (exponential decay with a half-life).

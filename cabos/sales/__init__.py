@@ -9,9 +9,15 @@ from __future__ import annotations
 from flask import Flask
 
 from cabos.sales import api, labels, routes
+from cabos.sales.policyfile import PolicyExtension
 
 
 def init_app(app: Flask) -> None:
     labels.init_app(app)
     routes.init_app(app)
     api.init_app(app)
+
+
+def content_extension() -> PolicyExtension:
+    """The content-loader extension that checks site.yml's ``sales:`` section (`cabos check`, reloads)."""
+    return PolicyExtension()

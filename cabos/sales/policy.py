@@ -17,7 +17,8 @@ sales:
 ``when`` keys are contact fields (name, company, role, company_size, country,
 email_domain, or a custom form field), ``problem`` (the contact's top
 problem) and ``grade``. Anything missing falls back to defaults; values that
-make no sense are ignored with a warning in the log.
+make no sense are ignored with a warning in the log (``cabos check`` reports
+them with file, line and key: ``policyfile``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from cabos.intent.rules import fold
 
 log = logging.getLogger("cabos.sales")
 REASON_KINDS = ("sent_back", "disqualified", "lost")
+# The contact fields an assignment rule can look at (sales.handoffs.candidates), besides custom
+# form fields, `problem` and `grade`.
+ROUTING_FIELDS = ("name", "company", "role", "company_size", "country", "email", "email_domain")
 
 
 def default_reasons() -> dict[str, tuple[str, ...]]:

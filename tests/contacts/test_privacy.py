@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from flask import Flask
@@ -130,3 +131,14 @@ def test_the_commands(app, client, runner, session: Session, send, payload, arti
 def test_email_hash_is_of_the_normalised_address() -> None:
     assert privacy.email_hash(" ANA@example.com") == privacy.email_hash("ana@example.com")
     assert len(privacy.email_hash("ana@example.com")) == 64
+
+
+@pytest.mark.parametrize("name", sorted(privacy.NOT_PERSONAL))
+def test_a_not_personal_description_names_exactly_the_columns_of_its_table(name: str) -> None:
+    # Written against the model, so a new or renamed column makes someone re-read the claim.
+    named: set[str] = set()
+    for word in re.findall(r"`([^`]+)`", privacy.NOT_PERSONAL[name]):
+        span = re.fullmatch(r"([a-z_]+?)(\d+)…\1(\d+)", word)  # `b0…b35`: a run of numbered columns
+        named |= {f"{span[1]}{i}" for i in range(int(span[2]), int(span[3]) + 1)} if span else {word}
+    columns = set(metadata.tables[name].c.keys())
+    assert named == columns, f"{name}: not described {sorted(columns - named)}, not columns {sorted(named - columns)}"

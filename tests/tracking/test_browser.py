@@ -129,6 +129,25 @@ def test_reading_to_the_end_and_clicking_the_call_to_action(live_server: LiveSer
     assert reading.data["ctas"] == ["guide"]
 
 
+def test_a_guides_landing_page_is_read_like_an_article(live_server: LiveServer, context,
+                                                       session: Session) -> None:
+    from cabos.content import current_library
+    with live_server.app.app_context():
+        guide = next(iter(current_library().guides.values()))
+    ctx = context()
+    page = ctx.new_page()
+    page.goto(f"{live_server.url}/guias/{guide.slug}")
+    page.mouse.move(300, 300)
+    page.mouse.wheel(0, 5000)
+    time.sleep(1.0)
+    page.goto(f"{live_server.url}/")  # leaves without the form
+    reading = wait_for(lambda: next(iter(readings(session)), None))
+    assert reading is not None, "the landing page sent no reading"
+    assert (reading.content_kind, reading.content_slug, reading.stage) == ("guide", guide.slug, guide.stage)
+    assert 800 <= reading.engaged_ms < 5000 and reading.scroll_pct == 100
+    assert views(session, guide.slug) == (1, 0)
+
+
 def test_global_privacy_control_means_no_cookie_and_no_personal_event(
         live_server: LiveServer, context, articles: list[Document], session: Session) -> None:
     # A GPC browser sends the header with every request and tells scripts too. (Chromium's
