@@ -2,8 +2,10 @@
 
 A row is unknown when a sender died, or the connection dropped, after the
 message was handed to the mail server: it may have arrived. It is never
-resent automatically; here (as with ``cabos nurture stuck``) staff check the
-mail server's log and mark it sent, failed, or send it again.
+resent automatically; here (as with ``cabos nurture stuck`` and ``cabos mail
+stuck``) staff check the mail server's log and mark it sent, failed, or send
+it again. Two kinds of sends: nurture emails (the outbox) and guide link
+emails (``guide_mails``), each in its own table on the page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from cabos.contacts.models import Contact
 from cabos.db import get_session, utcnow
 from cabos.nurture.outbox import resolve, stuck
+from cabos.site.models import GuideMail
 from cabos.staff.auth import staff_required
 from cabos.staff.sections import add_section
 
@@ -35,14 +38,24 @@ class ResolveForm(FlaskForm):
 def in_doubt() -> str:
     session = get_session()
     rows = stuck(session, LIMIT)
-    ids = {r.contact_id for r in rows}
+    guide_rows = stuck(session, LIMIT, model=GuideMail)
+    ids = {r.contact_id for r in rows} | {r.contact_id for r in guide_rows}
     contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))} if ids else {}
-    return render_template("nurture/in_doubt.html", rows=rows, contacts=contacts, limit=LIMIT,
-                           form=ResolveForm(formdata=None))
+    return render_template("nurture/in_doubt.html", rows=rows, guide_rows=guide_rows, contacts=contacts,
+                           limit=LIMIT, form=ResolveForm(formdata=None))
 
 
 @staff_required(*ROLES)
 def decide(row_id: int) -> Any:
+    return _decide(row_id, model=None)
+
+
+@staff_required(*ROLES)
+def decide_guide(row_id: int) -> Any:
+    return _decide(row_id, model=GuideMail)
+
+
+def _decide(row_id: int, model: Any) -> Any:
     if not ResolveForm().validate_on_submit():
         abort(400, _("The form is incomplete; reload the page and try again."))
     mark = request.form.get("mark", "")
@@ -50,7 +63,10 @@ def decide(row_id: int) -> Any:
         abort(400, _("Choose sent, failed or send again."))
     session = get_session()
     try:
-        resolve(session, row_id, mark, utcnow())
+        if model is None:
+            resolve(session, row_id, mark, utcnow())
+        else:
+            resolve(session, row_id, mark, utcnow(), model=model)
     except ValueError:
         session.rollback()
         flash(_("Send #%(id)d is no longer in doubt (someone decided already).", id=row_id), "error")
@@ -68,6 +84,7 @@ def init_app(app: Flask) -> None:
     bp = Blueprint("nurture_staff", __name__, url_prefix="/staff/nurture", template_folder="templates")
     bp.add_url_rule("/in-doubt", "in_doubt", in_doubt, methods=["GET"])
     bp.add_url_rule("/in-doubt/<int:row_id>", "decide", decide, methods=["POST"])
+    bp.add_url_rule("/in-doubt/guide/<int:row_id>", "decide_guide", decide_guide, methods=["POST"])
     app.register_blueprint(bp)
     add_section(app, "nurture_staff.in_doubt", _l("Sends in doubt"), ROLES, order=60,
-                description=_l("Nurture emails that may or may not have arrived: mark them sent, failed or send again"))
+                description=_l("Emails that may or may not have arrived: mark them sent, failed or send again"))

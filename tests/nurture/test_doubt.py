@@ -114,3 +114,33 @@ def test_sales_may_neither_see_nor_decide(staff_client, session, in_doubt: Outbo
 def test_the_staff_menu_links_the_page_for_marketing(staff_client) -> None:  # type: ignore[no-untyped-def]
     home = staff_client("marketer").get("/staff/").get_data(as_text=True)
     assert f'href="{PAGE}"' in home
+
+
+def test_a_guide_link_email_in_doubt_is_listed_and_can_be_sent_again(staff_client, app: Flask, session,  # type: ignore[no-untyped-def]
+                                                                      smtp_server) -> None:
+    from sqlalchemy import select
+
+    from cabos.site.guide_mail import deliver
+    from cabos.site.models import GuideMail
+
+    contact = add_contact(session, email="luis+guide@example.com", name=HOSTILE)
+    guide = next(iter(app.extensions["cabos.content"].library.guides))
+    session.add(GuideMail(contact_id=contact.id, guide=guide, kind="form", status="unknown", reason="sender_lost",
+                          error="timeout <after DATA>", sending_at=utcnow() - timedelta(hours=1),
+                          next_attempt_at=utcnow() - timedelta(hours=1)))
+    session.commit()
+    row = session.scalars(select(GuideMail)).one()
+    client = staff_client("marketer")
+    html = client.get(PAGE).get_data(as_text=True)
+    assert 'id="guide-mails"' in html and "luis+guide@example.com" in html and guide in html
+    assert "<script>alert" not in html and "timeout &lt;after DATA&gt;" in html
+    token = TOKEN.search(html).group(1)
+    answer = client.post(f"{PAGE}/guide/{row.id}", data={"csrf_token": token, "mark": "requeue"})
+    assert answer.status_code == 302
+    session.expire_all()
+    assert session.get(GuideMail, row.id).status == "queued"
+    with app.app_context():
+        deliver(app)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["luis+guide@example.com"]]
+    assert client.post(f"{PAGE}/guide/{row.id}", data={"csrf_token": token, "mark": "requeue"}).status_code == 302
+    assert "no longer in doubt" in client.get(PAGE).get_data(as_text=True)

@@ -39,6 +39,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "api.outcome": frozenset({"admin", "sales"}),
     "nurture_staff.in_doubt": frozenset({"admin", "marketer"}),
     "nurture_staff.decide": frozenset({"admin", "marketer"}),
+    "nurture_staff.decide_guide": frozenset({"admin", "marketer"}),
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
