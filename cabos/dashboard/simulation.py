@@ -143,6 +143,7 @@ class Simulation:
         self.problems = list(library.problems)
         self.people_by_contact: dict[int, Person] = {}
         self._epoch = -1
+        self._last_handoff = 0  # handoffs up to this id have been given to a salesperson
         self.policy = policy_of(library)
 
     # -- the clock --------------------------------------------------------------------------------
@@ -311,15 +312,22 @@ class Simulation:
             return
         now = datetime.now(UTC)
         with self.app.app_context(), db.session_scope(self.app) as session:
-            before = session.scalar(select(func.count()).select_from(Handoff))
             intent_store.update_contact(session, person.contact_id, now)
-            session.flush()
-            new = session.scalars(select(Handoff).where(Handoff.contact_id == person.contact_id)
-                                  .order_by(Handoff.id.desc())).first()
-            created = session.scalar(select(func.count()).select_from(Handoff)) > before
-        if created and new is not None:
+        self.follow_handoffs()
+
+    def follow_handoffs(self) -> None:
+        """Give every handoff not seen yet to its salesperson, whatever made it (a rescore, a nurture tick)."""
+        now = datetime.now(UTC)
+        with self.app.app_context(), db.session_scope(self.app) as session:
+            new = session.execute(select(Handoff.id, Handoff.contact_id).where(Handoff.id > self._last_handoff)
+                                  .order_by(Handoff.id)).all()
+        for handoff_id, contact_id in new:
+            self._last_handoff = handoff_id
+            person = self.people_by_contact.get(contact_id)
+            if person is None:
+                continue
             self.summary.handoffs += 1
-            self.at(now + timedelta(hours=self.rng.uniform(1, 40)), lambda h=new.id, p=person: self.respond(h, p))
+            self.at(now + timedelta(hours=self.rng.uniform(1, 40)), lambda h=handoff_id, p=person: self.respond(h, p))
 
     # -- nurture ------------------------------------------------------------------------------------
 
@@ -328,6 +336,8 @@ class Simulation:
         now = datetime.now(UTC)
         with self.app.app_context():
             tick.run_tick(self.app, now)
+        self.follow_handoffs()
+        with self.app.app_context():
             with db.session_scope(self.app) as session:
                 sent = session.scalars(select(OutboxMessage).where(
                     OutboxMessage.status == SENT, OutboxMessage.sent_at > now - timedelta(days=1),

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from cabos.contacts.models import Contact
 from cabos.dashboard.models import Refresh
 from cabos.intent.models import IntentState
+from cabos.sales.models import Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event
 
@@ -29,7 +30,7 @@ def content_dir() -> Path:
 
 
 def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
-    result = runner.invoke(args=["demo", "--days", "30", "--people", "30", "--seed", "5"])
+    result = runner.invoke(args=["demo", "--days", "60", "--people", "60", "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "Sign in at /staff/login as admin@example.com with the password: " in result.output
     password = result.output.split("with the password: ")[1].split()[0]
@@ -45,6 +46,12 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
     assert count(select(IntentState.id).where(IntentState.contact_id.is_not(None))) > 3  # intent updated
     assert session.scalar(select(StaffUser.role).where(StaffUser.email == "admin@example.com")) == "admin"
     assert session.get(Refresh, "readers") is not None  # the dashboard's rollup is ready
+    # Salespeople follow every handoff (however it was made: a rescore or a nurture tick), so the
+    # shared dashboard has outcomes and revenue to show.
+    statuses = [h.status for h in session.scalars(select(Handoff).order_by(Handoff.id))]
+    assert statuses and "new" not in statuses[:-2], statuses
+    won = list(session.scalars(select(HandoffOutcome).where(HandoffOutcome.kind == "won")))
+    assert won and all(o.revenue_cents for o in won)
 
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 1 and "already has contacts" in again.output
