@@ -192,6 +192,7 @@ def init_app(app: Flask) -> None:
     words = _WORDS.get(word, _WORDS["guias"])
     bp = Blueprint("guides", __name__)
     bp.add_url_rule(f"/{word}", "index", index, methods=["GET"])
+    bp.add_url_rule(f"/{word}/", "index_slash", redirect_to=f"/{word}")  # a typed or pasted trailing slash
     bp.add_url_rule(f"/{word}/covers.css", "covers_css", covers_css, methods=["GET"])
     bp.add_url_rule(f"/{word}/<slug>", "landing", limits.form_limit(app, landing), methods=["GET", "POST"])
     bp.add_url_rule(f"/{word}/<slug>/{words['thanks']}", "thanks", thanks, methods=["GET"])
