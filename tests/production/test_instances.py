@@ -159,3 +159,23 @@ def test_a_content_reload_on_one_instance_needs_nothing_from_the_others(cluster:
     wait_for(lambda: "Párrafo recién publicado." in page_on_a(), 60, "the new text on a")
     assert "Párrafo recién publicado." not in reader.get(b, path).text  # b still serves what it loaded
     assert reader.get(b, "/healthz").status_code == 200
+
+
+def test_a_staff_sign_in_holds_on_every_instance_and_ends_on_every_instance(cluster: Cluster) -> None:
+    created = cluster.run("users", "add", "lucia@estiba.test", "--role", "marketer", "--generate-password")
+    assert created.returncode == 0, created.stderr
+    password = created.stdout.split("password: ", 1)[1].split()[0]
+    a, b = cluster.instance("app-a"), cluster.instance("app-b")
+    staff = Reader("198.51.100.20")
+    page = staff.get(a, "/staff/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert token is not None
+    signed_in = staff.http.post(a.url + "/staff/login", allow_redirects=False, timeout=10,
+                                data={"csrf_token": token.group(1), "email": "lucia@estiba.test",
+                                      "password": password})
+    assert signed_in.status_code == 302, signed_in.text[:300]
+    assert staff.get(b, "/staff/queue").status_code == 200  # the session cookie is good on b
+    ended = cluster.run("users", "deactivate", "lucia@estiba.test")
+    assert ended.returncode == 0, ended.stderr
+    for instance in (a, b):  # the account ended in the shared database: no instance lets it in
+        assert staff.get(instance, "/staff/queue").status_code in (302, 401, 403)
