@@ -53,7 +53,7 @@ def test_articles_on_the_problem_offer_the_guide_and_the_index_lists_it(client: 
     slash = client.get("/guides/")  # typed with a trailing slash: the index, not a 404
     assert slash.status_code == 308 and slash.headers["Location"].endswith("/guides")
     home = client.get("/").get_data(as_text=True)
-    assert 'rel="icon" type="image/svg+xml" href="/static/img/favicon.svg"' in home
+    assert 'rel="icon" type="image/svg+xml" href="data:image/svg+xml,' in home  # inline: no extra request
     css = client.get("/guides/covers.css").get_data(as_text=True)
     assert '.guide-cover[data-slug="count-stock"]{background:#123456}' in css
 
