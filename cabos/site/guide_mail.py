@@ -26,11 +26,11 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from cabos.contacts.capture import clean_text
 from cabos.contacts.models import Contact
 from cabos.content.library import Library
 from cabos.content.model import Document
 from cabos.db import session_scope, utcnow
+from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.site.download_links import make_token
@@ -63,20 +63,13 @@ def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_i
     message["Subject"] = _("Your guide: %(title)s", title=doc.title)
     sender = app.config["MAIL_FROM"]
     message["From"] = sender if "<" in sender else Address(display_name=library.site.name, addr_spec=sender)
-    message["To"] = _address(contact)
+    message["To"] = recipient(contact.name, contact.email)
     domain = str(sender).rsplit("@", 1)[-1].strip("> ") or "localhost"
     message["Message-ID"] = make_msgid(idstring=f"guide.{row_id}", domain=domain)
     message["X-Cabos-Guide-Mail"] = str(row_id)
     message.set_content(render_template("guides/email.txt", **context))
     message.add_alternative(render_template("guides/email.html", **context), subtype="html")
     return message
-
-
-def _address(contact: Contact) -> Address:
-    local, domain = contact.email.rsplit("@", 1)
-    # The mail system wants ASCII domains; the contact keeps the address as typed.
-    return Address(display_name=clean_text(contact.name, 200), username=local,
-                   domain=domain.encode("idna").decode("ascii"))
 
 
 class GuideMailer(Deliverer):
