@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, g, render_template, request
 from flask_babel import gettext as _
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 log = logging.getLogger("cabos.site")
@@ -32,21 +32,21 @@ def render_error(exc: HTTPException) -> tuple[Response | str, int]:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, render_error)
 
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception) -> tuple[Response | str, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(InternalServerError())
+
     @app.errorhandler(DBAPIError)
     def database_away(exc: DBAPIError) -> tuple[Response | str, int] | Response:
         # The database restarting or unreachable: a clear, temporary answer instead of a 500.
         # Pages that need no database (articles, guides' landing pages) keep being served.
-        if not (exc.connection_invalidated or exc.__class__.__name__ == "OperationalError"):
+        if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
             return unhandled(exc)
         log.error("database unavailable on %s %s: %s", request.method, request.path,
-                  str(exc.orig or exc).splitlines()[0] if str(exc.orig or exc) else exc.__class__.__name__)
+                  (str(exc.orig or exc).splitlines() or [type(exc).__name__])[0])
         body, code = render_error(ServiceUnavailable(_("The service is briefly unavailable. "
                                                        "Please try again in a minute.")))
         response = app.make_response((body, code))
         response.headers["Retry-After"] = "30"
         return response
-
-    @app.errorhandler(Exception)
-    def unhandled(exc: Exception) -> tuple[Response | str, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(InternalServerError())

@@ -172,7 +172,7 @@ class BeaconEndpoint:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.inner(environ, start_response)
-        started = time.perf_counter()
+        started = time.perf_counter() if self.log_json else 0.0
         req = Request(environ)
         with self.app.app_context():
             answer = safely(req)
