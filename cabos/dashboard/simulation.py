@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 import time_machine
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cabos import db
 from cabos.contacts.models import Contact

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import time_machine
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
