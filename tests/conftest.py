@@ -8,6 +8,7 @@ PostgreSQL database migrated once and emptied between tests.
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 import socket
 from collections.abc import Iterator
@@ -32,6 +33,18 @@ from cabos.site import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = ROOT / "content"
+CABOS = str(Path(sys.executable).parent / "cabos")  # the command installed beside this interpreter
+SECRET = "test-secret-not-for-production"
+
+
+def cabos_env(database_url: str, content: Path, secret: str = SECRET, **extra: str) -> dict[str, str]:
+    """The environment of a `cabos` subprocess on this test's database: CABOS_* settings only,
+    and never the developer's instance/cabos.toml."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CABOS_")}
+    env.update({"CABOS_DATABASE_URL": database_url, "CABOS_CONTENT_DIR": str(content), "CABOS_SECRET_KEY": secret,
+                "CABOS_SITE_URL": "http://localhost", "CABOS_CONFIG": str(ROOT / "no-such-config.toml"),
+                "PYTHONUNBUFFERED": "1", **extra})
+    return env
 PG_URL = os.environ.get("CABOS_TEST_DATABASE_URL")
 
 

@@ -27,10 +27,10 @@ from cabos.db import utcnow
 from cabos.site import guide_mail
 from cabos.site.download_links import read_token
 from cabos.site.models import GuideMail
-from tests.conftest import SmtpServer, _CollectingHandler
+from tests.conftest import CABOS, SECRET, SmtpServer, _CollectingHandler, cabos_env
 from tests.guides.conftest import csrf_token, deliver, submit, token_from
 from tests.guides.test_download import _links_in
-from tests.nurture.conftest import CABOS, SECRET, add_contact, cabos_env, slow_smtp  # noqa: F401 (a fixture)
+from tests.nurture.conftest import add_contact, slow_smtp  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,9 +27,6 @@ from cabos.nurture.models import OutboxMessage
 from cabos.nurture.tick import TickReport, run_tick
 from cabos.tracking.models import Event
 
-ROOT = Path(__file__).resolve().parents[2]
-CABOS = str(Path(sys.executable).parent / "cabos")
-SECRET = "test-secret-not-for-production"
 
 
 def add_contact(session: Session, email: str = "ana@example.com", name: str = "Ana López",
@@ -155,15 +150,6 @@ def slow_smtp() -> Iterator[SlowSmtp]:
         yield server
     finally:
         controller.stop()
-
-
-def cabos_env(database_url: str, content: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `cabos` subprocess on this test's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CABOS_")}
-    env.update({"CABOS_DATABASE_URL": database_url, "CABOS_CONTENT_DIR": str(content), "CABOS_SECRET_KEY": SECRET,
-                "CABOS_SITE_URL": "http://localhost", "CABOS_CONFIG": str(ROOT / "no-such-config.toml"),
-                "PYTHONUNBUFFERED": "1", **extra})
-    return env
 
 
 # --- a small content library of our own (the demo content may change under us) ------------------------

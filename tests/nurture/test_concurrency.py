@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.nurture.conftest import CABOS, add_contact, cabos_env, guide_event, rows, tick
+from tests.conftest import CABOS, cabos_env
+from tests.nurture.conftest import add_contact, guide_event, rows, tick
 
 _started: list[subprocess.Popen[str]] = []
 

@@ -11,7 +11,8 @@ from cabos.content.model import Brand
 from cabos.nurture.emails import Values, compile_body, render_body
 from cabos.nurture.links import read_click, read_unsubscribe
 from cabos.nurture.outbox import Composer
-from tests.nurture.conftest import SECRET, add_contact
+from tests.conftest import SECRET
+from tests.nurture.conftest import add_contact
 
 
 def compose(app: Flask, session, name: str = "Ana López", company: str = "Almacenes Ana",  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ from cabos.contacts.privacy import email_hash
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import Enrolment
 from cabos.tracking.models import Event
-from tests.nurture.conftest import SECRET, add_contact, guide_event, later, rows, tick
+from tests.conftest import SECRET
+from tests.nurture.conftest import add_contact, guide_event, later, rows, tick
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 

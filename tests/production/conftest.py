@@ -15,7 +15,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,10 +25,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import SmtpServer
+from tests.conftest import CABOS, ROOT, SmtpServer, cabos_env
 
-ROOT = Path(__file__).resolve().parents[2]
-CABOS = str(Path(sys.executable).parent / "cabos")  # the command installed beside this interpreter
 SECRET = "production-test-secret-" + "x" * 40
 PUBLIC_HOST = "cabos.test"
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -43,13 +40,8 @@ def free_port() -> int:
 
 
 def cabos_command() -> str:
-    path = Path(CABOS)
-    if path.exists():
-        return str(path)
-    import shutil
-    found = shutil.which("cabos")
-    assert found, "the cabos command is not installed (pip install -e .)"
-    return found
+    assert Path(CABOS).exists(), f"{CABOS} is missing: install cabos in this environment (pip install -e .)"
+    return CABOS
 
 
 @dataclass
@@ -94,11 +86,7 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CABOS_")}
-        env.update({
-            "CABOS_SECRET_KEY": SECRET,
-            "CABOS_DATABASE_URL": self.database_url,
-            "CABOS_CONTENT_DIR": str(ROOT / "content"),
+        return cabos_env(self.database_url, ROOT / "content", secret=SECRET, **{
             "CABOS_SITE_URL": f"http://{PUBLIC_HOST}",
             "CABOS_TRUSTED_PROXY_HOPS": "1",
             "CABOS_PDF_CACHE_DIR": str(self.tmp / "pdf-cache"),
@@ -111,7 +99,6 @@ class Cluster:
             "CABOS_LOG_FORMAT": "json",
             **self.settings, **extra,
         })
-        return env
 
     def _start(self, name: str, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
         log = self.tmp / f"{name}.log"
