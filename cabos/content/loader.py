@@ -20,7 +20,7 @@ import yaml
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage
-from cabos.content.reader import FrontMatterError, read_text
+from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
 from cabos.content.render import Renderer, slugify, strip_template_tags
 from cabos.content.yamlfile import key_lines, top_lines
 
@@ -73,15 +73,15 @@ class Collector:
 
 def _read_yaml(path: Path, rel: str, issues: list[Issue]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        return load_yaml(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         issues.append(Issue("error", rel, f"{rel} is missing; create it (see docs/content.md)"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         issues.append(Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
                             mark.line + 1 if mark else None))
-    except UnicodeDecodeError:
-        issues.append(Issue("error", rel, "is not UTF-8 text; save it as UTF-8"))
+    except UnicodeDecodeError as exc:
+        issues.append(Issue("error", rel, *not_utf8(exc)))
     return None
 
 
@@ -225,12 +225,12 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
     try:
         raw_bytes = path.read_bytes()
         source = raw_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        return Parsed(None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")], stamp)
+    except UnicodeDecodeError as exc:
+        return Parsed(None, [Issue("error", rel, *not_utf8(exc))], stamp)
     try:
         raw = read_text(source)
     except FrontMatterError as exc:
-        return Parsed(None, [Issue("error", rel, exc.message, exc.line)], stamp)
+        return Parsed(None, [Issue("error", rel, exc.message, exc.line, exc.field)], stamp)
 
     c = Collector(rel, raw.lines)
     meta = raw.meta

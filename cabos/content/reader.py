@@ -16,9 +16,34 @@ import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
 try:
-    from yaml import CSafeLoader as SafeLoader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - libyaml is in every wheel we use
-    from yaml import SafeLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class SafeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """YAML's safe loader, where a value that only looks like a date is a clear error.
+
+    ``date: 2026-13-45`` matches YAML's timestamp pattern, and PyYAML then raises a bare
+    ValueError with no line; here it is a YAML error at the value, like any other.
+    """
+
+
+def _timestamp(loader: SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{node.value}' is not a real date or time ({exc}); write it as YYYY-MM-DD",
+            node.start_mark) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with the loader above; YAMLError (with its mark) on anything unreadable."""
+    return yaml.load(text, Loader=SafeLoader)
 
 
 class TOMLHandler(BaseHandler):
@@ -35,10 +60,11 @@ HANDLERS: tuple[BaseHandler, ...] = (YAMLHandler(), TOMLHandler())
 
 
 class FrontMatterError(Exception):
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.field = field
 
 
 @dataclass
@@ -48,6 +74,14 @@ class RawDocument:
     body_line: int  # line number (1-based) where the body starts
     lines: dict[str, int] = field(default_factory=dict)  # top-level key -> line
     format: str = "none"
+
+
+def not_utf8(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """What to tell about a file that is not UTF-8, and the line of its first unreadable byte."""
+    data = exc.object if isinstance(exc.object, bytes) else bytes(exc.object)
+    line = data[: exc.start].count(b"\n") + 1
+    return (f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on this line; Windows editors often save "
+            "Latin-1 or Windows-1252): save it as UTF-8", line)
 
 
 def normalise_text(text: str) -> str:
@@ -79,12 +113,13 @@ def read_text(text: str) -> RawDocument:
 
 def _load_yaml(fm: str) -> dict[str, Any]:
     try:
-        data = yaml.load(fm, Loader=SafeLoader)
+        data = load_yaml(fm)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise FrontMatterError(f"the YAML front matter cannot be read: {problem}", line) from None
+        field = next((key for key, n in _yaml_lines(fm).items() if n == line), None)  # the key on that line
+        raise FrontMatterError(f"the YAML front matter cannot be read: {problem}", line, field) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from cabos.content.model import Issue
+from cabos.content.reader import load_yaml, not_utf8
 
 KeyPath = tuple[str | int, ...]
 
@@ -51,9 +52,9 @@ def read_yaml(path: Path, rel: str) -> tuple[Any, dict[KeyPath, int], list[Issue
     try:
         text = path.read_text(encoding="utf-8-sig")
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        return None, {}, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")]
+        data = load_yaml(text)
+    except UnicodeDecodeError as exc:
+        return None, {}, [Issue("error", rel, *not_utf8(exc))]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, {}, [Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",

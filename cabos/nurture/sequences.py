@@ -34,7 +34,7 @@ from typing import Any
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.model import Issue
-from cabos.content.reader import FrontMatterError, read_text
+from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.yamlfile import KeyChecker, read_yaml, suggest, top_lines
 from cabos.content.yamlfile import KeyPath as Path_
 from cabos.nurture.emails import ARTICLE_TAGS, LINK_TAGS, TAGS, Template, compile_body, find_tags
@@ -172,14 +172,14 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
     try:
         raw_bytes = path.read_bytes()
         raw = read_text(raw_bytes.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, [Issue("error", rel, "is not UTF-8 text; save it as UTF-8")]
+    except UnicodeDecodeError as exc:
+        return None, [Issue("error", rel, *not_utf8(exc))]
     except FrontMatterError as exc:
         hint = ""
         if "{{" in raw_bytes.decode("utf-8", "replace").split("---", 2)[1 if raw_bytes.startswith(b"---") else 0]:
             hint = (" (a value with a tag must be quoted, and a fallback inside uses the other quote: "
                     "subject: \"Hola {{ first_name | 'amigo' }}\")")
-        return None, [Issue("error", rel, exc.message + hint, exc.line)]
+        return None, [Issue("error", rel, exc.message + hint, exc.line, exc.field)]
     issues: list[Issue] = []
 
     def error(message: str, fld: str | None = None, line: int | None = None) -> None:

@@ -61,6 +61,22 @@ def test_broken_front_matter_names_file_and_line(make_content) -> None:
     assert "broken" not in lib.articles
 
 
+@pytest.mark.parametrize("value, why", [("2026-13-45", "month must be in 1..12"),
+                                        ("2026-02-30", "day is out of range for month"),
+                                        ("2026-01-01 25:00:00", "hour must be in 0..23")])
+def test_an_impossible_date_is_a_named_error_not_a_crash(make_content, value: str, why: str) -> None:
+    # YAML reads these as timestamps and PyYAML raised a bare ValueError: `cabos check` crashed.
+    article = f"---\ntitle: T\nsummary: S\nproblems: [slow-orders]\nstage: learn\ndate: {value}\n---\nBody"
+    problems = f"- slug: other\n  name: Other\n  since: {value}\n"
+    lib = load_library(make_content({"articles/x.md": article, "articles/ok.md": GOOD}))
+    assert messages(lib.issues) == [f"articles/x.md:6: error [date]: the YAML front matter cannot be read: "
+                                    f"'{value}' is not a real date or time ({why}); write it as YYYY-MM-DD"]
+    assert "ok" in lib.articles  # the rest of the library loads
+    lib = load_library(make_content({"problems.yml": problems}))
+    assert any(e.startswith("problems.yml:3: error: cannot be read as YAML: "
+                            f"'{value}' is not a real date") for e in messages(lib.issues)), messages(lib.issues)
+
+
 def test_every_problem_is_reported_not_just_the_first(make_content) -> None:
     lib = load_library(make_content({
         "articles/a.md": "---\nstage: buy\ndate: soon\n---\nx",
@@ -108,7 +124,10 @@ def test_missing_required_files(tmp_path: Path) -> None:
 
 def test_not_utf8(make_content) -> None:
     lib = load_library(make_content({"articles/latin1.md": "---\ntitle: Año\n---\n".encode("latin-1")}))
-    assert messages(lib.issues) == ["articles/latin1.md: error: is not UTF-8 text; save it as UTF-8"]
+    assert messages(lib.issues) == ["articles/latin1.md:2: error: is not UTF-8 text (byte 0xf1 on this line; "
+                                    "Windows editors often save Latin-1 or Windows-1252): save it as UTF-8"]
+    lib = load_library(make_content({"problems.yml": "- slug: a\n  name: Caf\xe9\n".encode("cp1252")}))
+    assert messages(lib.issues)[0].startswith("problems.yml:2: error: is not UTF-8 text (byte 0xe9")
 
 
 FOREIGN = {
