@@ -8,6 +8,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from cabos.content.media import MediaFile
 from cabos.content.model import Document, Issue, Kind, Problem, Site
 
 
@@ -26,6 +27,7 @@ class Library:
     issues: tuple[Issue, ...]
     version: str
     sections: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    media: MappingProxyType[str, MediaFile] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def empty(cls, issues: list[Issue]) -> Library:

@@ -13,13 +13,15 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage
+from cabos.content.media import MediaFile, MediaScanner, References
+from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
 from cabos.content.render import Renderer, slugify, strip_template_tags
 from cabos.content.yamlfile import key_lines, top_lines
@@ -320,6 +322,7 @@ class LibraryLoader:
     renderer: Renderer = field(default_factory=Renderer)
     _cache: dict[str, Parsed] = field(default_factory=dict)
     _good: dict[str, Document] = field(default_factory=dict)
+    _media: MediaScanner = field(default_factory=MediaScanner)
 
     def load(self) -> Library:
         root = Path(self.root)
@@ -352,7 +355,9 @@ class LibraryLoader:
             self._good.pop(rel, None)
 
         issues += _cross_check(docs, problems)
-        library = Library.build(site, problems, docs, issues)
+        media, media_issues = self._media.scan(root)
+        issues += media_issues + _resolve_references(docs, media, site.language)
+        library = replace(Library.build(site, problems, docs, issues), media=MappingProxyType(media))
         for extension in self.extensions:
             name, value, ext_issues = extension(root, library)
             library = library.with_section(name, value, ext_issues)
@@ -402,6 +407,30 @@ def _cross_check(docs: dict[Kind, list[Document]], problems: dict[str, Problem])
             by_slug[doc.slug] = doc
             keep.append(replace(doc, problems=tuple(p for p in doc.problems if p in problems)) if bad else doc)
         items[:] = keep
+    return issues
+
+
+def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile], language: str) -> list[Issue]:
+    """Point images, files and links to other Markdown files at their addresses (see media.py)."""
+    issues: list[Issue] = []
+    addresses = {d.source: document_path(d.kind, d.slug, language) for items in docs.values() for d in items}
+    refs = References(media, addresses, frozenset(d.source for items in docs.values() for d in items if d.draft))
+    for items in docs.values():
+        for i, doc in enumerate(items):
+            def warn(message: str, field: str | None = None, source: str = doc.source) -> None:
+                issues.append(Issue("warning", source, message, None, field))
+
+            body = refs.rewrite(doc.source, doc.html, warn)
+            cover = doc.cover
+            if cover:
+                address, problem = refs.resolve(doc.source, cover)
+                if problem:
+                    warn(problem, "cover")
+                cover = address or cover
+            if body != doc.html or cover != doc.cover:
+                # Pages and PDFs are cached by the digest: it follows the files referred to.
+                digest = hashlib.sha256(f"{doc.digest}\n{body}\n{cover}".encode()).hexdigest()
+                items[i] = replace(doc, html=body, cover=cover, digest=digest)
     return issues
 
 

@@ -8,6 +8,18 @@ from typing import Any, Literal
 
 Kind = Literal["article", "guide", "page"]
 
+# The words in public addresses, in the site's language: /articulos/<slug>, /guias/<slug>.
+URL_WORDS = {
+    "es": {"articles": "articulos", "problems": "problemas", "guides": "guias"},
+    "en": {"articles": "articles", "problems": "problems", "guides": "guides"},
+}
+
+
+def document_path(kind: Kind, slug: str, language: str) -> str:
+    """A document's address on the site (the routes in cabos.site are built from the same words)."""
+    words = URL_WORDS.get(language, URL_WORDS["es"])
+    return f"/{slug}" if kind == "page" else f"/{words['articles' if kind == 'article' else 'guides']}/{slug}"
+
 
 @dataclass(frozen=True)
 class Issue:

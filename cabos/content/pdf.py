@@ -33,6 +33,7 @@ from flask_babel import format_date, gettext, ngettext
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cabos.content.library import Library
+from cabos.content.media import MEDIA_PREFIX
 from cabos.content.model import Document, Site
 
 log = logging.getLogger("cabos.content.pdf")
@@ -171,7 +172,8 @@ class GuidePdfs:
     def render(self, rendition: Rendition) -> bytes:
         """WeasyPrint, and nothing else: the costly step the cache exists to avoid."""
         self.renders += 1
-        fetcher = OfflineFetcher({"/static/": self.static_dir, "": self.content_dir}, rendition.base_url)
+        fetcher = OfflineFetcher({"/static/": self.static_dir, MEDIA_PREFIX: self.content_dir, "": self.content_dir},
+                                 rendition.base_url)
         return weasyprint.HTML(string=rendition.html, base_url=rendition.base_url + "/",
                                url_fetcher=fetcher).write_pdf()
 

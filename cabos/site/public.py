@@ -14,13 +14,11 @@ from flask_babel import format_date
 
 from cabos.content import Document, current_library
 from cabos.content.library import Library
+from cabos.content.model import URL_WORDS
 from cabos.tracking.tokens import token_epoch
 
 # Path words follow the site's language; chosen once when the app is built.
-PATHS = {
-    "es": {"articles": "articulos", "problems": "problemas", "guides": "guias"},
-    "en": {"articles": "articles", "problems": "problems", "guides": "guides"},
-}
+PATHS = URL_WORDS
 
 
 def site_url(path: str = "") -> str:

@@ -1,0 +1,163 @@
+"""Images and files that articles, guides and pages point to, and links between documents.
+
+Marketers (and sites imported from Jekyll or Hugo) write ``![plano](img/plano.png)``
+next to the article, ``/images/plano.png`` from the site root, or Hugo's
+``static/images/plano.png``, and link other pieces as ``[otra](otro-articulo.md)``.
+At load time every such reference is resolved against the content folder:
+
+- a file found there is served at ``/media/<its path>?v=<hash of its bytes>`` (the
+  hash lets browsers keep it for a year and changes when the file does);
+- a link to another Markdown file becomes that document's address;
+- a reference that looks like a local file but is not there is a warning in
+  ``cabos check`` naming the document, the reference and where it was looked for.
+
+Addresses with a scheme (``https:``, ``mailto:``, ``data:``), protocol-relative ones,
+fragments and site routes (``/precios``) are left as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from cabos.content.model import Issue
+
+MEDIA_PREFIX = "/media/"
+
+# What the site serves from the content folder: images, video, audio and documents.
+# Markdown, YAML and anything else (scripts, HTML) stay private.
+MEDIA_TYPES = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".avif": "image/avif", ".svg": "image/svg+xml", ".ico": "image/x-icon",
+    ".mp4": "video/mp4", ".webm": "video/webm", ".mp3": "audio/mpeg", ".pdf": "application/pdf",
+}
+MAX_BYTES = 50 * 1024 * 1024  # a larger file is not media a page should carry; it is skipped with a warning
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    rel: str  # path inside the content folder, with "/"
+    path: Path
+    version: str  # first hex digits of the SHA-256 of the bytes
+    mimetype: str
+    size: int
+
+    @property
+    def url(self) -> str:
+        return f"{MEDIA_PREFIX}{quote(self.rel)}?v={self.version}"
+
+
+class MediaScanner:
+    """Finds the media files of a content folder; re-hashes only files whose mtime or size changed."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, tuple[tuple[int, int], str]] = {}
+
+    def scan(self, root: Path) -> tuple[dict[str, MediaFile], list[Issue]]:
+        files: dict[str, MediaFile] = {}
+        issues: list[Issue] = []
+        for dirpath, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                mimetype = MEDIA_TYPES.get(os.path.splitext(name)[1].lower())
+                if mimetype is None or name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue
+                if st.st_size > MAX_BYTES:
+                    issues.append(Issue("warning", rel, f"is {st.st_size // 1048576} MB, over the "
+                                        f"{MAX_BYTES // 1048576} MB the site serves from the content folder; "
+                                        "host it elsewhere and link to it"))
+                    continue
+                stamp = (st.st_mtime_ns, st.st_size)
+                known = self._hashes.get(rel)
+                if known is not None and known[0] == stamp:
+                    version = known[1]
+                else:
+                    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                    self._hashes[rel] = (stamp, version)
+                files[rel] = MediaFile(rel, path, version, mimetype, st.st_size)
+        for rel in set(self._hashes) - set(files):
+            del self._hashes[rel]
+        return files, issues
+
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# Attributes in rendered HTML: markdown-it writes them double-quoted and escapes quotes in text,
+# so a match is a real attribute (raw HTML blocks may use single quotes).
+_ATTRIBUTE = re.compile(r"""(\s(?:src|href|poster)=)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+
+
+def _local(source: str, target: str) -> list[str]:
+    """Where a reference written in ``source`` may point inside the content folder, in order."""
+    if target.startswith("/"):
+        inside = posixpath.normpath(target.lstrip("/"))
+        candidates = [inside, f"static/{inside}"]  # Jekyll keeps files at the root, Hugo under static/
+    else:
+        folder = posixpath.dirname(source)
+        candidates = [posixpath.normpath(posixpath.join(folder, target)), posixpath.normpath(target)]
+    return [c for c in dict.fromkeys(candidates) if c != "." and not c.startswith("../") and c != ".."]
+
+
+class References:
+    """Rewrites the references of one library's documents; collects what it could not find."""
+
+    def __init__(self, media: Mapping[str, MediaFile], documents: Mapping[str, str],
+                 drafts: frozenset[str] = frozenset()) -> None:
+        self.media = media
+        self.documents = documents  # source path ("articles/x.md") -> the document's address
+        self.drafts = drafts  # sources of drafts: a link to one is broken until it is published
+
+    def resolve(self, source: str, reference: str) -> tuple[str | None, str | None]:
+        """(new address or None to keep it, or a warning) for one reference written in ``source``."""
+        ref = reference.strip()
+        if not ref or ref.startswith(("#", "//")) or _SCHEME.match(ref) or ref.startswith(MEDIA_PREFIX):
+            return None, None
+        path, fragment = (ref.split("#", 1) + [""])[:2]
+        path = path.split("?", 1)[0]
+        fragment = f"#{fragment}" if fragment else ""
+        target = unquote(path)
+        candidates = _local(source, target)
+        if target.lower().endswith(".md"):
+            for candidate in candidates:
+                if candidate in self.drafts:
+                    return (self.documents[candidate] + fragment,
+                            f"links to {candidate}, a draft: the link is broken until it is published")
+                if candidate in self.documents:
+                    return self.documents[candidate] + fragment, None
+            return None, f"links to {reference!r}, which is not an article, guide or page in the content folder"
+        for candidate in candidates:
+            found = self.media.get(candidate)
+            if found is not None:
+                return found.url + fragment, None
+        if os.path.splitext(target)[1].lower() in MEDIA_TYPES:
+            if not candidates:
+                return None, f"refers to {reference!r}, which points outside the content folder"
+            return None, (f"refers to {reference!r}, which is not in the content folder "
+                          f"(looked for {' or '.join(candidates)})")
+        return None, None  # a site route such as /precios, or a folder
+
+    def rewrite(self, source: str, text: str, warn: Callable[[str], None]) -> str:
+        """The document's HTML with every resolvable reference rewritten."""
+
+        def one(m: re.Match[str]) -> str:
+            quoted = m.group(2) if m.group(2) is not None else m.group(3)
+            address, problem = self.resolve(source, html.unescape(quoted))
+            if problem:
+                warn(problem)
+            if address is None:
+                return m.group(0)
+            return f'{m.group(1)}"{html.escape(address, quote=True)}"'
+
+        return _ATTRIBUTE.sub(one, text)

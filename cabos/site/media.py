@@ -1,0 +1,38 @@
+"""``/media/<path>``: the images and files of the content folder (see cabos.content.media).
+
+Only files the library indexed are served (never Markdown, YAML or a path outside
+the folder). A request carrying the file's current ``?v=`` may be cached for a
+year; any other for five minutes. An SVG opened on its own gets a sandboxing
+Content-Security-Policy, so a script inside it cannot run on our origin.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, abort, request, send_file
+
+from cabos.content import current_library
+from cabos.content.media import MEDIA_PREFIX
+
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+YEAR = 365 * 24 * 3600
+
+
+def media(rel: str) -> Response:
+    found = current_library().media.get(rel)
+    if found is None:
+        abort(404)
+    current = request.args.get("v") == found.version
+    response = send_file(found.path, mimetype=found.mimetype, etag=found.version, conditional=True,
+                         max_age=YEAR if current else 300)
+    response.cache_control.public = True
+    if current:
+        response.cache_control.immutable = True
+    if found.mimetype == "image/svg+xml":
+        response.headers["Content-Security-Policy"] = SVG_POLICY
+    return response
+
+
+def init_app(app: Flask) -> None:
+    bp = Blueprint("media", __name__)
+    bp.add_url_rule(f"{MEDIA_PREFIX}<path:rel>", "file", media, methods=["GET"])
+    app.register_blueprint(bp)

@@ -1,0 +1,93 @@
+"""/media/: the content folder's images and files on the site, in guide PDFs and in a real browser."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+
+from cabos.content import current_library
+from cabos.content.pdf import guide_pdf
+from tests.content.test_media import article, png
+
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script>'
+       '<rect width="10" height="10" fill="#e36414"/></svg>')
+
+
+@pytest.fixture
+def content_dir(make_content) -> Path:  # type: ignore[no-untyped-def]
+    return make_content({
+        "articles/stock.md": article("## Plano\n\n![Plano del almacén](img/plano.png)\n\n![icono](/icono.svg)\n\n"
+                                     "[la guía](../guides/count.md)"),
+        "articles/img/plano.png": png(40, 20), "icono.svg": SVG,
+        "guides/count.md": article("## Uno\n\n![Plano](../articles/img/plano.png)\n\nTexto.", cover_color='"#123456"'),
+    })
+
+
+def media_url(app: Flask, rel: str) -> str:
+    with app.app_context():
+        return current_library().media[rel].url
+
+
+def test_an_image_is_served_with_its_type_and_kept_a_year_at_its_versioned_address(app: Flask,
+                                                                                    client: FlaskClient) -> None:
+    url = media_url(app, "articles/img/plano.png")
+    page = client.get("/articles/stock").get_data(as_text=True)
+    assert f'src="{url}"' in page and 'href="/guides/count"' in page
+    with client.get(url) as resp:
+        assert resp.status_code == 200 and resp.mimetype == "image/png"
+        assert resp.data == png(40, 20)
+        assert resp.cache_control.max_age == 365 * 24 * 3600 and resp.cache_control.immutable
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    with client.get(url, headers={"If-None-Match": resp.headers["ETag"]}) as again:
+        assert again.status_code == 304
+    with client.get(url.split("?")[0] + "?v=old") as stale:  # an address from before the file changed
+        assert stale.status_code == 200 and stale.cache_control.max_age == 300 and not stale.cache_control.immutable
+
+
+@pytest.mark.parametrize("path", ["/media/articles/stock.md", "/media/site.yml", "/media/problems.yml",
+                                  "/media/../site.yml", "/media/articles/img/../../site.yml",
+                                  "/media/articles/img/missing.png", "/media/%2e%2e/%2e%2e/etc/passwd"])
+def test_only_indexed_media_is_served(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_an_svg_opened_alone_cannot_run_its_script(app: Flask, client: FlaskClient) -> None:
+    with client.get(media_url(app, "icono.svg")) as resp:
+        assert resp.mimetype == "image/svg+xml"
+        policy = resp.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "default-src 'none'" in policy and "script-src" not in policy
+
+
+def test_a_guides_pdf_embeds_the_image_from_the_content_folder(app: Flask) -> None:
+    with app.app_context():
+        lib = current_library()
+        path = guide_pdf(lib, lib.guides["count"])
+    images = [img for p in PdfReader(path).pages for img in p.images]  # pages share one resource list
+    assert images and {img.image.size for img in images} == {(40, 20)}
+
+
+@pytest.mark.slow
+def test_a_browser_shows_the_images_under_the_sites_content_security_policy(app: Flask, live_server) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page()
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+            page.goto(f"{live_server.url}/articles/stock")
+            page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+            sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        finally:
+            browser.close()
+    assert sorted(sizes) == [10, 40], sizes  # the PNG and the SVG both drawn
+    assert refused == []
