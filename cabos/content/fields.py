@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from cabos.content.model import FormField
 
@@ -82,6 +83,27 @@ def colour(value: Any) -> str | None:
     if not HEX_COLOUR.match(value):
         raise FieldProblem(f"{value!r} is not a colour; write it as #rrggbb, e.g. #0f4c5c")
     return value
+
+
+ORIGIN_HOST = re.compile(r"^(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d{1,5})?$")
+
+
+def origins(value: Any) -> tuple[str, ...]:
+    """A list of https origins (``https://host``, ``https://*.host``), for the Content-Security-Policy."""
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list):
+        raise FieldProblem("must be a list of addresses, e.g. [https://www.youtube-nocookie.com]")
+    out = []
+    for item in value:
+        raw = text(item, 200)
+        parts = urlsplit(raw.lower())
+        if parts.scheme != "https" or not ORIGIN_HOST.match(parts.netloc) or parts.path not in ("", "/") \
+                or parts.query or parts.fragment:
+            raise FieldProblem(f"{raw!r} is not a site address like https://www.youtube-nocookie.com "
+                               "(https, a host name, nothing after it)")
+        out.append(f"https://{parts.netloc}")
+    return tuple(dict.fromkeys(out))
 
 
 def slug(value: Any) -> str:

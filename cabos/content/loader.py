@@ -20,8 +20,8 @@ import yaml
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import MediaFile, MediaScanner, References
-from cabos.content.model import Brand, Document, Issue, Kind, NavLink, Problem, Site, Stage, document_path
+from cabos.content.media import MediaFile, MediaScanner, References, blocked
+from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
 from cabos.content.render import Renderer, slugify, strip_template_tags
 from cabos.content.yamlfile import key_lines, top_lines
@@ -145,8 +145,23 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
         elif len({s.slug for s in stages}) != len(stages):
             c.error("a stage slug is listed twice", "stages")
 
+    embeds = Embeds()
+    if isinstance(data.get("embeds"), dict):
+        for key in data["embeds"]:
+            if key not in ("images", "frames", "media"):
+                c.error(f"embeds.{key} is not known; use images, frames or media", "embeds")
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("images", "frames", "media"):
+            try:
+                lists[key] = f.origins(data["embeds"].get(key))
+            except f.FieldProblem as exc:
+                c.error(f"embeds.{key} {exc.message}", "embeds")
+        embeds = Embeds(**lists)
+    elif data.get("embeds") is not None:
+        c.error("embeds must be a mapping: images, frames and media, each a list of https addresses", "embeds")
+
     known = {"name", "tagline", "description", "language", "base_url", "consent", "brand",
-             "navigation", "stages", "target_profile"}
+             "navigation", "stages", "target_profile", "embeds"}
     site = Site(
         name=c.field(data, "name", lambda v: f.text(v, 100), "cabos") or "cabos",
         tagline=c.field(data, "tagline", f.text, ""),
@@ -160,6 +175,7 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
         navigation=tuple(navigation),
         stages=tuple(stages),
         target_profile=data.get("target_profile") if isinstance(data.get("target_profile"), dict) else {},
+        embeds=embeds,
         extra={k: v for k, v in data.items() if k not in known},
     )
     if "language" not in data:
@@ -356,7 +372,7 @@ class LibraryLoader:
 
         issues += _cross_check(docs, problems)
         media, media_issues = self._media.scan(root)
-        issues += media_issues + _resolve_references(docs, media, site.language)
+        issues += media_issues + _resolve_references(docs, media, site)
         library = replace(Library.build(site, problems, docs, issues), media=MappingProxyType(media))
         for extension in self.extensions:
             name, value, ext_issues = extension(root, library)
@@ -410,10 +426,11 @@ def _cross_check(docs: dict[Kind, list[Document]], problems: dict[str, Problem])
     return issues
 
 
-def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile], language: str) -> list[Issue]:
-    """Point images, files and links to other Markdown files at their addresses (see media.py)."""
+def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile], site: Site) -> list[Issue]:
+    """Point images, files and links to other Markdown files at their addresses (see media.py);
+    warn about whatever the page's Content-Security-Policy or the offline PDF would lose."""
     issues: list[Issue] = []
-    addresses = {d.source: document_path(d.kind, d.slug, language) for items in docs.values() for d in items}
+    addresses = {d.source: document_path(d.kind, d.slug, site.language) for items in docs.values() for d in items}
     refs = References(media, addresses, frozenset(d.source for items in docs.values() for d in items if d.draft))
     for items in docs.values():
         for i, doc in enumerate(items):
@@ -421,6 +438,8 @@ def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, Media
                 issues.append(Issue("warning", source, message, None, field))
 
             body = refs.rewrite(doc.source, doc.html, warn)
+            for problem in blocked(body, site.embeds, in_pdf=doc.kind == "guide", own=site.base_url):
+                warn(problem)
             cover = doc.cover
             if cover:
                 address, problem = refs.resolve(doc.source, cover)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from cabos.content.model import Issue
+from cabos.content.model import Embeds, Issue
 
 MEDIA_PREFIX = "/media/"
 
@@ -161,3 +161,58 @@ class References:
             return f'{m.group(1)}"{html.escape(address, quote=True)}"'
 
         return _ATTRIBUTE.sub(one, text)
+
+
+# Tags that load something from elsewhere, and the embeds list (site.yml) that allows their origin.
+_LOADING_TAG = re.compile(r"<(img|iframe|video|audio|source|embed|object|script)\b([^>]*)>", re.IGNORECASE)
+_SRC = re.compile(r"""\s(?:src|data)=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_ORIGIN = re.compile(r"^(https?:)?//([^/?#]+)", re.IGNORECASE)
+_LIST = {"img": "images", "iframe": "frames", "video": "media", "audio": "media", "source": "media"}
+
+
+def _allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    host = origin.split("//", 1)[1]
+    for entry in allowed:
+        permitted = entry.split("//", 1)[1]
+        if host == permitted or (permitted.startswith("*.") and host.endswith(permitted[1:])):
+            return origin.startswith("https:")
+    return False
+
+
+def blocked(text: str, embeds: Embeds, in_pdf: bool, own: str = "") -> list[str]:
+    """What the page would silently lose: each thing its Content-Security-Policy (or the offline PDF) refuses.
+
+    ``own`` is the site's base URL: an absolute address on the site itself is its own ('self').
+    """
+    problems: list[str] = []
+    mine = _ORIGIN.match(own)
+    own_host = mine.group(2).lower() if mine else ""
+    for m in _LOADING_TAG.finditer(text):
+        tag = m.group(1).lower()
+        if tag == "script":
+            problems.append("has a <script>, which never runs: the site runs only its own scripts")
+            continue
+        if tag in ("embed", "object"):
+            problems.append(f"has an <{tag}>, which browsers never load here (plugins are off); "
+                            "use an <iframe> from a site listed in embeds.frames")
+            continue
+        src = _SRC.search(m.group(2))
+        address = html.unescape(src.group(1) if src.group(1) is not None else src.group(2)) if src else ""
+        origin = _ORIGIN.match(address)
+        if origin is None:
+            continue  # our own
+        where = f"{(origin.group(1) or 'https:').lower()}//{origin.group(2).lower()}"
+        key = _LIST[tag]
+        if origin.group(2).lower() == own_host:
+            continue  # 'self' (CSP also lets an http site load its own https addresses)
+        if not _allowed(where, getattr(embeds, key)):
+            fix = f"add {where} to embeds.{key} in site.yml" if where.startswith("https:") else \
+                "use its https address, listed in embeds." + key + " in site.yml"
+            if key != "frames":
+                fix = "copy the file into the content folder, or " + fix
+            problems.append(f"shows {address[:100]!r} from {where}, which the site's Content-Security-Policy "
+                            f"blocks: {fix}")
+        elif in_pdf and tag == "img":
+            problems.append(f"shows {address[:100]!r} from {where}: it is on the page but not in the PDF "
+                            "(PDFs are made offline, from the content folder)")
+    return problems

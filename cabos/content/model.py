@@ -62,6 +62,19 @@ class Brand:
 
 
 @dataclass(frozen=True)
+class Embeds:
+    """Other sites whose images, frames (videos, maps, forms) or audio/video the pages may show.
+
+    Each entry is an origin (``https://www.youtube-nocookie.com``); the site's
+    Content-Security-Policy allows exactly these, and nothing else from outside.
+    """
+
+    images: tuple[str, ...] = ()
+    frames: tuple[str, ...] = ()
+    media: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NavLink:
     label: str
     url: str
@@ -83,6 +96,7 @@ class Site:
         Stage("decide", "Decide"),
     )
     target_profile: dict[str, Any] = field(default_factory=dict)
+    embeds: Embeds = field(default_factory=Embeds)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -2,26 +2,42 @@
 
 The Content-Security-Policy allows only our own scripts and styles: no inline
 script, no inline style element, no third party. Pages therefore keep every
-script in static files and pass data through data-* attributes.
+script in static files and pass data through data-* attributes. Images, frames
+and media from other sites are allowed only from the origins site.yml lists
+under ``embeds`` (and ``cabos check`` warns about any the pages would lose).
 """
 
 from __future__ import annotations
 
+import functools
+
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-])
+from cabos.content import current_library
+from cabos.content.model import Embeds
+
+
+def csp(embeds: Embeds = Embeds()) -> str:
+    """The policy: our own code only, plus the images, frames and media site.yml's ``embeds`` allows."""
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        " ".join(["img-src 'self' data:", *embeds.images]),
+        "font-src 'self'",
+        "connect-src 'self'",
+        *([" ".join(["frame-src 'self'", *embeds.frames])] if embeds.frames else []),
+        *([" ".join(["media-src 'self'", *embeds.media])] if embeds.media else []),
+        "form-action 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CSP = csp()
+_site_csp = functools.lru_cache(maxsize=16)(csp)
 
 
 def https(app: Flask) -> bool:
@@ -36,7 +52,7 @@ def cookie_name(app: Flask, name: str) -> str:
 
 def _headers(response: Response) -> Response:
     h = response.headers
-    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("Content-Security-Policy", _site_csp(current_library().site.embeds))
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     h.setdefault("X-Frame-Options", "DENY")

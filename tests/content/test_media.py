@@ -98,3 +98,40 @@ def test_a_changed_image_changes_its_address_and_the_documents_digest(make_conte
 def test_a_cover_in_the_content_folder_gets_its_media_address(make_content, tmp_path: Path) -> None:
     lib = load_library(make_content({"guides/g.md": article("G", cover="portada.png"), "guides/portada.png": png()}))
     assert lib.guides["g"].cover == lib.media["guides/portada.png"].url
+
+
+def test_what_the_content_security_policy_would_block_is_a_warning(make_content) -> None:
+    body = ("<iframe src=\"https://www.youtube-nocookie.com/embed/x\"></iframe>\n\n"
+            "![cdn](https://cdn.example.com/a.png) ![plain](http://img.example.com/b.png)\n\n"
+            "<video src='https://media.example.org/v.mp4'></video>\n\n<script src=\"/x.js\"></script>\n\n"
+            "<object data=\"x.swf\"></object>\n\n![ours](https://example.test/logo.png)")
+    lib = load_library(make_content({"articles/a.md": article(body)}))
+    found = warnings(lib)
+    assert len(found) == 6, found
+    assert "add https://www.youtube-nocookie.com to embeds.frames in site.yml" in found[0]
+    assert "copy the file into the content folder, or add https://cdn.example.com to embeds.images" in found[1]
+    assert "use its https address" in found[2]
+    assert "embeds.media" in found[3] and "<script>, which never runs" in found[4] and "<object>" in found[5]
+
+    site = ("name: T\nlanguage: en\nembeds:\n  frames: [https://www.youtube-nocookie.com]\n"
+            "  images: ['https://*.example.com', 'https://example.test/']\n  media: [https://media.example.org]\n")
+    lib = load_library(make_content({"site.yml": site, "articles/a.md": article(body)}))
+    assert lib.site.embeds.images == ("https://*.example.com", "https://example.test")
+    left = warnings(lib)
+    assert len(left) == 3 and "http://img.example.com" in left[0], left  # https only
+
+
+def test_a_guides_outside_image_is_not_in_its_pdf_and_says_so(make_content) -> None:
+    site = "name: T\nlanguage: en\nembeds:\n  images: [https://cdn.example.com]\n"
+    lib = load_library(make_content({"site.yml": site, "guides/g.md": article("![x](https://cdn.example.com/a.png)"),
+                                     "articles/a.md": article("![x](https://cdn.example.com/a.png)")}))
+    assert warnings(lib) == ["guides/g.md: warning: shows 'https://cdn.example.com/a.png' from https://cdn.example.com: "
+                             "it is on the page but not in the PDF (PDFs are made offline, from the content folder)"]
+
+
+def test_embeds_in_site_yml_must_be_https_origins(make_content) -> None:
+    site = "name: T\nlanguage: en\nembeds:\n  frames: [youtube.com, 'https://x.example/path']\n  videos: []\n"
+    errors = [str(i) for i in load_library(make_content({"site.yml": site})).errors]
+    assert errors == ["site.yml:3: error [embeds]: embeds.videos is not known; use images, frames or media",
+                      "site.yml:3: error [embeds]: embeds.frames 'youtube.com' is not a site address like "
+                      "https://www.youtube-nocookie.com (https, a host name, nothing after it)"]

@@ -91,3 +91,15 @@ def test_a_browser_shows_the_images_under_the_sites_content_security_policy(app:
             browser.close()
     assert sorted(sizes) == [10, 40], sizes  # the PNG and the SVG both drawn
     assert refused == []
+
+
+def test_the_content_security_policy_allows_exactly_the_embeds_of_site_yml(app_factory, make_content) -> None:
+    site = ("name: T\nlanguage: en\nembeds:\n  frames: [https://www.youtube-nocookie.com]\n"
+            "  images: [https://cdn.example.com]\n")
+    plain = app_factory(make_content({})).test_client().get("/").headers["Content-Security-Policy"]
+    assert "frame-src" not in plain and "img-src 'self' data:;" in plain
+    policy = app_factory(make_content({"site.yml": site})).test_client().get("/").headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["frame-src"] == "'self' https://www.youtube-nocookie.com"
+    assert directives["img-src"] == "'self' data: https://cdn.example.com"
+    assert directives["script-src"] == "'self'" and "media-src" not in directives
