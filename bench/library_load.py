@@ -32,6 +32,8 @@ def build(n: int) -> Path:
     shutil.copy(src / "site.yml", tmp)
     shutil.copy(src / "problems.yml", tmp)
     (tmp / "articles").mkdir()
+    if (src / "articles" / "img").is_dir():  # the images the articles show (resolved at load)
+        shutil.copytree(src / "articles" / "img", tmp / "articles" / "img")
     sources = sorted((src / "articles").glob("*.md"))
     for i in range(n):
         s = sources[i % len(sources)]

@@ -27,7 +27,8 @@ def check_command(content_dir: str | None, strict: bool) -> None:
     for issue in library.warnings:
         click.secho(str(issue), fg="yellow")
     counts = (f"{len(library.articles)} articles, {len(library.guides)} guides, "
-              f"{len(library.pages)} pages, {len(library.problems)} problems, {len(library.drafts)} drafts")
+              f"{len(library.pages)} pages, {len(library.problems)} problems, {len(library.drafts)} drafts, "
+              f"{len(library.media)} media files")
     summary = f"{len(library.errors)} errors, {len(library.warnings)} warnings in {root}: {counts}"
     failed = bool(library.errors) or (strict and bool(library.warnings))
     click.secho(summary, fg="red" if failed else "green", bold=True)

@@ -212,7 +212,7 @@ def blocked(text: str, embeds: Embeds, in_pdf: bool, own: str = "") -> list[str]
                 fix = "copy the file into the content folder, or " + fix
             problems.append(f"shows {address[:100]!r} from {where}, which the site's Content-Security-Policy "
                             f"blocks: {fix}")
-        elif in_pdf and tag == "img":
+        elif in_pdf:
             problems.append(f"shows {address[:100]!r} from {where}: it is on the page but not in the PDF "
                             "(PDFs are made offline, from the content folder)")
     return problems
