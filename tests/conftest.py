@@ -120,6 +120,19 @@ def app(tmp_path: Path, database_url: str, content_dir: Path, app_config: dict[s
     application = create_app(config)
     application.instance_path = str(instance)
     yield application
+    close_app(application)
+
+
+def close_app(application: Flask) -> None:
+    """What a process does at exit: stop the writer threads (they write what is left), then close
+    the pool. A connection a thread still held when the pool closed would be left open, and
+    garbage-collected later, in another test."""
+    tracking = application.extensions.get("cabos.tracking")
+    if tracking is not None:
+        tracking.buffer.close()
+    downloads = application.extensions.get("cabos.download_log")
+    if downloads is not None:
+        downloads.close()
     application.extensions["cabos.db"].engine.dispose()
 
 
@@ -217,7 +230,7 @@ def app_factory(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-d
 
     yield build
     for application in apps:
-        application.extensions["cabos.db"].engine.dispose()
+        close_app(application)
 
 
 # --- a real SMTP server on loopback (guides, nurture) ---------------------------------

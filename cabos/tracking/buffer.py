@@ -188,6 +188,10 @@ class WriteBuffer:
         worker sleeps in SQLite's busy handler while requests queue behind it.
         """
         written = 0
+        with self._lock:
+            if not self._readings and not self._drops:  # nothing to write: no lock file, no database
+                self._flushed_at = time.monotonic()
+                return 0
         with self._writing:
             if not self._file_lock.acquire(wait):
                 return 0
@@ -245,6 +249,6 @@ class WriteBuffer:
         self._thread = None
         try:
             self.flush()
-        except DBAPIError:
+        except (DBAPIError, OSError):
             log.error("tracking: %d readings could not be written at shutdown", len(self._readings))
         self._run_after_write()
