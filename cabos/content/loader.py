@@ -23,7 +23,7 @@ from cabos.content.library import Library
 from cabos.content.media import MediaFile, MediaScanner, References, blocked
 from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
-from cabos.content.render import Renderer, slugify, strip_template_tags
+from cabos.content.render import Renderer, post_date, slugify, strip_template_tags
 from cabos.content.yamlfile import key_lines, top_lines
 
 # Folder -> document kind. Order matters only for error messages.
@@ -252,7 +252,10 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
 
     c = Collector(rel, raw.lines)
     meta = raw.meta
+    dated = post_date(path.stem)  # Jekyll's 2024-03-01-title.md: the date and the slug are in the name
     for key in WARN_IF_MISSING[kind]:
+        if key == "date" and dated:
+            continue
         if key not in meta or meta[key] in (None, "", []):
             c.warn(_MISSING[key].format(stages=", ".join(site.stage_slugs)), key)
 
@@ -263,7 +266,7 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
     if not body.strip():
         c.warn("the body is empty: readers will see only the title and summary")
 
-    stem = path.stem
+    stem = dated[1] if dated else path.stem
     title = c.field(meta, "title", lambda v: f.text(v, 200)) or _title_from(body, stem)
     slug = c.field(meta, "slug", f.slug) or slugify(stem) or hashlib.sha1(stem.encode()).hexdigest()[:8]
     stage = c.field(meta, "stage", lambda v: f.text(v, 50))
@@ -271,7 +274,7 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
         if stage and stage not in site.stage_slugs:
             c.error(f"stage {stage!r} is not one of {', '.join(site.stage_slugs)}", "stage")
         stage = stage or site.stage_slugs[0]
-    date_ = c.field(meta, "date", f.a_date)
+    date_ = c.field(meta, "date", f.a_date) or (f.a_date(dated[0]) if dated else None)
     draft = c.field(meta, "draft", f.boolean, False)
     if "published" in meta and c.field(meta, "published", f.boolean, True) is False:
         draft = True  # Jekyll's way of saying draft

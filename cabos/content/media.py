@@ -118,6 +118,12 @@ class References:
         self.media = media
         self.documents = documents  # source path ("articles/x.md") -> the document's address
         self.drafts = drafts  # sources of drafts: a link to one is broken until it is published
+        names: dict[str, list[str]] = {}
+        for source in documents:
+            names.setdefault(posixpath.basename(source), []).append(source)
+        # A blog moved into cabos keeps links written for its old folders (Jekyll's _posts/,
+        # Hugo's posts/): a file name only one document has is that document.
+        self.by_name = {name: sources[0] for name, sources in names.items() if len(sources) == 1}
 
     def resolve(self, source: str, reference: str) -> tuple[str | None, str | None]:
         """(new address or None to keep it, or a warning) for one reference written in ``source``."""
@@ -130,7 +136,8 @@ class References:
         target = unquote(path)
         candidates = _local(source, target)
         if target.lower().endswith(".md"):
-            for candidate in candidates:
+            unique = self.by_name.get(posixpath.basename(target))
+            for candidate in candidates + ([unique] if unique else []):
                 if candidate in self.drafts:
                     return (self.documents[candidate] + fragment,
                             f"links to {candidate}, a draft: the link is broken until it is published")

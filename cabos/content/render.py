@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
+import shlex
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
@@ -46,8 +49,62 @@ class Rendered:
     reading_minutes: int
 
 
+# The tags imported blogs use most, with a meaning outside Jekyll and Hugo: links to other
+# posts, figures and videos. They become the Markdown or HTML they stand for.
+_POST_URL = re.compile(r"\{%-?\s*post_url\s+(?:[\w./-]*/)?(\d{4}-\d{2}-\d{2}-[\w.-]+?)(?:\.(?:md|markdown))?\s*-?%\}")
+_LINK = re.compile(r"\{%-?\s*link\s+(?:[\w./-]*/)?([\w.-]+\.(?:md|markdown))\s*-?%\}")
+_REF = re.compile(r"\{\{[<%]\s*(?:rel)?ref\s+\"?(?:[\w./-]*/)?([\w.-]+?)(?:\.md)?(#[\w-]+)?\"?\s*[>%]\}\}")
+_SHORTCODE = re.compile(r"\{\{[<%]\s*(figure|youtube|vimeo)\s+(.*?)\s*/?[>%]\}\}")
+_POST_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+
+
+def _shortcode(name: str, args: str) -> str | None:
+    try:
+        words = shlex.split(args)
+    except ValueError:
+        return None
+    named = dict(w.split("=", 1) for w in words if "=" in w)
+    plain = [w for w in words if "=" not in w]
+    e = lambda v: html.escape(v, quote=True)  # noqa: E731
+    if name == "figure" and named.get("src"):
+        caption = named.get("caption") or named.get("title") or ""
+        alt = named.get("alt") or caption
+        return (f'<figure><img src="{e(named["src"])}" alt="{e(alt)}">'
+                + (f"<figcaption>{e(caption)}</figcaption>" if caption else "") + "</figure>")
+    video = named.get("id") or (plain[0] if plain else "")
+    if not re.fullmatch(r"[\w-]{1,64}", video):
+        return None
+    if name == "youtube":
+        return (f'<iframe class="video" src="https://www.youtube-nocookie.com/embed/{video}" title="YouTube" '
+                'allowfullscreen loading="lazy"></iframe>')
+    return (f'<iframe class="video" src="https://player.vimeo.com/video/{video}?dnt=1" title="Vimeo" '
+            'allowfullscreen loading="lazy"></iframe>')
+
+
+def translate_template_tags(line: str) -> str:
+    """Jekyll's post_url and link, Hugo's ref, relref, figure, youtube and vimeo, as cabos writes them."""
+    line = _POST_URL.sub(lambda m: f"{m.group(1)}.md", line)
+    line = _LINK.sub(lambda m: m.group(1), line)
+    line = _REF.sub(lambda m: f"{m.group(1)}.md{m.group(2) or ''}", line)
+    return _SHORTCODE.sub(lambda m: _shortcode(m.group(1), m.group(2)) or m.group(0), line)
+
+
+def post_date(stem: str) -> tuple[str, str] | None:
+    """Jekyll names posts ``2024-03-01-title.md``: (the date, the name without it), or None."""
+    m = _POST_DATE.match(stem)
+    if m is None:
+        return None
+    day = f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return None  # digits, not a day: the name is just a name
+    return day, m.group(4)
+
+
 def strip_template_tags(body: str) -> tuple[str, list[int]]:
-    """Remove template tags outside fenced code; return the lines they were on."""
+    """Translate the tags with a meaning here, remove the rest outside fenced code; return the
+    lines where tags were removed."""
     out, found, fence = [], [], None
     for number, line in enumerate(body.split("\n"), start=1):
         m = _FENCE.match(line)
@@ -55,8 +112,10 @@ def strip_template_tags(body: str) -> tuple[str, list[int]]:
             marker = m.group(1)[0]
             fence = None if fence == marker else (fence or marker)
         elif fence is None and "{" in line and _TEMPLATE_TAG.search(line):
-            found.append(number)
-            line = _TEMPLATE_TAG.sub("", line)
+            line = translate_template_tags(line)
+            if _TEMPLATE_TAG.search(line):
+                found.append(number)
+                line = _TEMPLATE_TAG.sub("", line)
         out.append(line)
     return "\n".join(out), found
 

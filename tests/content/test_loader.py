@@ -153,7 +153,7 @@ def test_foreign_content_loads_with_defaults_and_warnings(make_content) -> None:
     assert lib.errors == ()
     hugo = lib.articles["hugo-post"]
     assert (hugo.date, hugo.stage, hugo.extra["tags"]) == (date(2023, 5, 1), "compare", ["x"])
-    jekyll = lib.articles["2023-01-01-jekyll"]
+    jekyll = lib.articles["jekyll"]  # Jekyll's date prefix is not part of the slug
     assert jekyll.date == date(2023, 1, 1) and jekyll.extra["layout"] == "post"
     assert "{%" not in jekyll.html and "{{" not in jekyll.html and "Hello" in jekyll.html
     odd = lib.articles["que-pasa-nandu"]
@@ -166,6 +166,37 @@ def test_foreign_content_loads_with_defaults_and_warnings(make_content) -> None:
     assert any("qué-pasa-ñandú.md" in w and "[title]" in w for w in warnings)
     assert any("empty.md" in w and "body is empty" in w for w in warnings)
     assert any("plain.md" in w and "[stage]" in w for w in warnings)
+
+
+def test_jekyll_and_hugo_tags_with_a_meaning_here_become_links_figures_and_videos(make_content) -> None:
+    from tests.content.test_media import png
+    lib = load_library(make_content({
+        "site.yml": "name: T\nlanguage: es\nembeds:\n  frames: [https://www.youtube-nocookie.com]\n",
+        "articles/2020-01-15-mi-post.md": (
+            "---\ntitle: Mi post\nproblems: [slow-orders]\nstage: learn\nsummary: s\n---\n"
+            "Lee [el otro]({% post_url 2021-02-01-otro %}), [la guía]({{< ref \"posts/guia-uno.md\" >}}) y "
+            "[más]({% link _posts/2021-02-01-otro.md %}).\n\n"
+            "{{< figure src=\"/images/plano.png\" caption=\"Plano <b>\" >}}\n\n{{< youtube abc123 >}}\n\n"
+            "{{< vimeo id=\"42\" >}}\n\n{{< youtube \"x onload=alert(1)\" >}}\n"),
+        "articles/2021-02-01-otro.md": GOOD.replace("date: 2026-01-02\n", ""),
+        "articles/2021-13-01-no-es-fecha.md": GOOD,
+        "guides/guia-uno.md": GOOD,
+        "static/images/plano.png": png(),
+    }))
+    post = lib.articles["mi-post"]
+    assert post.date == date(2020, 1, 15) and lib.articles["otro"].date == date(2021, 2, 1)
+    assert "2021-13-01-no-es-fecha" in lib.articles  # digits that are no day stay in the slug
+    assert '<a href="/articulos/otro">el otro</a>' in post.html and 'href="/guias/guia-uno"' in post.html
+    assert post.html.count('href="/articulos/otro"') == 2
+    assert (f'<figure><img src="{lib.media["static/images/plano.png"].url}" alt="Plano &lt;b&gt;">'
+            "<figcaption>Plano &lt;b&gt;</figcaption></figure>") in post.html
+    assert 'src="https://www.youtube-nocookie.com/embed/abc123"' in post.html
+    assert 'src="https://player.vimeo.com/video/42?dnt=1"' in post.html
+    assert "onload" not in post.html  # an id that is no id is removed with the other unknown tags
+    warnings = messages(lib.issues, "warning")
+    assert any("mi-post.md:15: warning: template tag" in w for w in warnings), warnings
+    assert any("player.vimeo.com to embeds.frames" in w for w in warnings), warnings
+    assert not any("[date]" in w for w in warnings if "mi-post" in w or "otro" in w), warnings
 
 
 def test_reload_keeps_last_good_version(make_content) -> None:

@@ -35,9 +35,9 @@ def test_empty_body_renders() -> None:
 
 
 def test_template_tags_removed_outside_code_only() -> None:
-    body = "Hola {% include cta.html %} mundo\n\n```\n{% raw %}kept{% endraw %}\n```\n{{< youtube id >}}\n"
+    body = "Hola {% include cta.html %} mundo\n\n```\n{% raw %}kept{% endraw %}\n```\n{{< gist user 1 >}}\n"
     cleaned, lines = strip_template_tags(body)
-    assert "include" not in cleaned and "youtube" not in cleaned
+    assert "include" not in cleaned and "gist" not in cleaned
     assert "{% raw %}kept{% endraw %}" in cleaned
     assert lines == [1, 6]
 
