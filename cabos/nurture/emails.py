@@ -150,8 +150,12 @@ def _substitute_source(body: str, slots: list[Slot]) -> str:
     return TAG.sub(replace, body)
 
 
-def compile_body(body: str, brand: Brand) -> Template:
-    """Parse the Markdown once: styled HTML and plain text with tag and link placeholders."""
+def compile_body(body: str, brand: Brand, resolve: Callable[[str], str | None] | None = None) -> Template:
+    """Parse the Markdown once: styled HTML and plain text with tag and link placeholders.
+
+    ``resolve`` turns a reference as written (``img/logo.png``, ``articulo.md``) into the
+    site address it stands for (see cabos.content.media), or None to keep it.
+    """
     slots: list[Slot] = []
     md = make_markdown()
     tokens = md.parse(_substitute_source(body, slots), env := {})
@@ -161,6 +165,10 @@ def compile_body(body: str, brand: Brand) -> Template:
         _style(token, styles)
         for child in token.children or ():
             _style(child, styles)
+            if resolve is not None and child.type in ("link_open", "image"):
+                attribute = "href" if child.type == "link_open" else "src"
+                written = str(child.attrGet(attribute) or "")
+                child.attrSet(attribute, resolve(written) or written)
             if child.type == "link_open":
                 links.append(str(child.attrGet("href") or ""))
                 child.attrSet("href", _LINK.format(len(links) - 1))
@@ -310,7 +318,9 @@ def render_body(template: Template, values: Values, base_url: str, track: Callab
             return escape(tracked[index] if m.group(1) else slot_values[index])
         return replace
 
-    return Body(_PLACEHOLDER.sub(fill(lambda v: html.escape(v, quote=True)), template.html),
+    # Images from the content folder are /media/… on the site: an inbox needs the whole address.
+    body_html = template.html.replace(' src="/', f' src="{html.escape(base_url.rstrip("/"), quote=True)}/')
+    return Body(_PLACEHOLDER.sub(fill(lambda v: html.escape(v, quote=True)), body_html),
                 _PLACEHOLDER.sub(fill(lambda v: v), template.text), tuple(targets))
 
 

@@ -33,7 +33,8 @@ from typing import Any
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.model import Issue
+from cabos.content.media import References
+from cabos.content.model import Issue, document_path
 from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.yamlfile import KeyChecker, read_yaml, suggest, top_lines
 from cabos.content.yamlfile import KeyPath as Path_
@@ -224,8 +225,18 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
             error(f"slug {exc.message}", "slug")
     if any(i.severity == "error" for i in issues):
         return None, issues
+    docs = [*library.articles.values(), *library.guides.values(), *library.pages.values(), *library.drafts]
+    refs = References(library.media, {d.source: document_path(d.kind, d.slug, library.site.language) for d in docs},
+                      frozenset(d.source for d in library.drafts))
+
+    def resolve(reference: str) -> str | None:
+        address, problem = refs.resolve(rel, reference)
+        if problem:
+            issues.append(Issue("warning", rel, problem))
+        return address
+
     email = Email(slug=slug, source=rel, subject=subject, preheader=preheader,
-                  template=compile_body(raw.body, library.site.brand),
+                  template=compile_body(raw.body, library.site.brand, resolve),
                   digest=hashlib.sha256(raw_bytes).hexdigest()[:16])
     return email, issues
 

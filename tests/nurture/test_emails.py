@@ -113,3 +113,24 @@ def test_plain_text_keeps_structure() -> None:
     body = render_body(template, Values(), "http://site.example", lambda u: u)
     assert body.text == ("Title\n\nPara with a link (https://x.example/) and code.\n\n1. first\n2. second\n\n"
                          "> quoted\n\na | b\n1 | 2\n")
+
+
+def test_images_and_md_links_from_the_content_folder_get_whole_addresses(app_factory, make_content,  # type: ignore[no-untyped-def]
+                                                                          session) -> None:
+    from tests.content.test_media import png
+    from tests.nurture.conftest import FILES
+
+    body = ("---\nsubject: Hola\npreheader: P\n---\n![Logo](img/logo.png)\n\nRead [the basics](../articles/stock-basics.md#part)"
+            " and ![gone](img/gone.png)\n")
+    root = make_content({**FILES, "emails/welcome.md": body, "emails/img/logo.png": png()})
+    app = app_factory(root, SITE_URL="https://www.example.test")
+    with app.app_context():
+        library = app.extensions["cabos.content"].current()
+        logo = library.media["emails/img/logo.png"].url
+        composed, _ = compose(app, session)
+    _text, html = parts(composed.message)
+    assert f'src="https://www.example.test{logo}"' in html.replace("&amp;", "&")
+    assert composed.targets == ("https://www.example.test/articles/stock-basics#part",)
+    assert [str(i) for i in library.warnings if i.file == "emails/welcome.md"] == [
+        "emails/welcome.md: warning: refers to 'img/gone.png', which is not in the content folder "
+        "(looked for emails/img/gone.png or img/gone.png)"]
