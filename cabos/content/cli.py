@@ -28,7 +28,7 @@ def check_command(content_dir: str | None, strict: bool) -> None:
         click.secho(str(issue), fg="yellow")
     counts = (f"{len(library.articles)} articles, {len(library.guides)} guides, "
               f"{len(library.pages)} pages, {len(library.problems)} problems, {len(library.drafts)} drafts, "
-              f"{len(library.media)} media files")
+              f"{len(library.media)} media files served")
     summary = f"{len(library.errors)} errors, {len(library.warnings)} warnings in {root}: {counts}"
     failed = bool(library.errors) or (strict and bool(library.warnings))
     click.secho(summary, fg="red" if failed else "green", bold=True)

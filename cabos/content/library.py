@@ -8,7 +8,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
-from cabos.content.media import MediaFile
+from cabos.content.media import MediaFile, References
 from cabos.content.model import Document, Issue, Kind, Problem, Site
 
 
@@ -28,6 +28,8 @@ class Library:
     version: str
     sections: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     media: MappingProxyType[str, MediaFile] = field(default_factory=lambda: MappingProxyType({}))
+    # Resolves images and .md links (cabos.content.media) for the parts loaded after the documents.
+    references: References | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def empty(cls, issues: list[Issue]) -> Library:

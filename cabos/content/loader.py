@@ -375,12 +375,15 @@ class LibraryLoader:
 
         issues += _cross_check(docs, problems)
         media, media_issues = self._media.scan(root)
-        issues += media_issues + _resolve_references(docs, media, site)
-        library = replace(Library.build(site, problems, docs, issues), media=MappingProxyType(media))
+        refs, ref_issues = _resolve_references(docs, media, site)
+        library = replace(Library.build(site, problems, docs, issues + media_issues + ref_issues),
+                          media=MappingProxyType(media), references=refs)
         for extension in self.extensions:
             name, value, ext_issues = extension(root, library)
             library = library.with_section(name, value, ext_issues)
-        return library
+        # Served: what the published documents and the emails refer to, nothing else.
+        return replace(library, media=MappingProxyType({rel: media[rel] for rel in sorted(refs.used)}),
+                       references=None)
 
     def _parse(self, path: Path, rel: str, kind: Kind, site: Site) -> Parsed:
         st = path.stat()
@@ -429,7 +432,8 @@ def _cross_check(docs: dict[Kind, list[Document]], problems: dict[str, Problem])
     return issues
 
 
-def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile], site: Site) -> list[Issue]:
+def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile],
+                        site: Site) -> tuple[References, list[Issue]]:
     """Point images, files and links to other Markdown files at their addresses (see media.py);
     warn about whatever the page's Content-Security-Policy or the offline PDF would lose."""
     issues: list[Issue] = []
@@ -440,12 +444,12 @@ def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, Media
             def warn(message: str, field: str | None = None, source: str = doc.source) -> None:
                 issues.append(Issue("warning", source, message, None, field))
 
-            body = refs.rewrite(doc.source, doc.html, warn)
+            body = refs.rewrite(doc.source, doc.html, warn, publish=not doc.draft)
             for problem in blocked(body, site.embeds, in_pdf=doc.kind == "guide", own=site.base_url):
                 warn(problem)
             cover = doc.cover
             if cover:
-                address, problem = refs.resolve(doc.source, cover)
+                address, problem = refs.resolve(doc.source, cover, publish=not doc.draft)
                 if problem:
                     warn(problem, "cover")
                 cover = address or cover
@@ -453,7 +457,7 @@ def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, Media
                 # Pages and PDFs are cached by the digest: it follows the files referred to.
                 digest = hashlib.sha256(f"{doc.digest}\n{body}\n{cover}".encode()).hexdigest()
                 items[i] = replace(doc, html=body, cover=cover, digest=digest)
-    return issues
+    return refs, issues
 
 
 def load_library(root: str | Path, extensions: Iterable[Extension] = ()) -> Library:

@@ -6,7 +6,8 @@ next to the article, ``/images/plano.png`` from the site root, or Hugo's
 At load time every such reference is resolved against the content folder:
 
 - a file found there is served at ``/media/<its path>?v=<hash of its bytes>`` (the
-  hash lets browsers keep it for a year and changes when the file does);
+  hash lets browsers keep it for a year and changes when the file does); only files
+  that published documents or emails refer to are served, nothing else in the folder;
 - a link to another Markdown file becomes that document's address;
 - a reference that looks like a local file but is not there is a warning in
   ``cabos check`` naming the document, the reference and where it was looked for.
@@ -124,9 +125,15 @@ class References:
         # A blog moved into cabos keeps links written for its old folders (Jekyll's _posts/,
         # Hugo's posts/): a file name only one document has is that document.
         self.by_name = {name: sources[0] for name, sources in names.items() if len(sources) == 1}
+        self.used: set[str] = set()  # media that published documents and emails refer to: all the site serves
 
-    def resolve(self, source: str, reference: str) -> tuple[str | None, str | None]:
-        """(new address or None to keep it, or a warning) for one reference written in ``source``."""
+    def resolve(self, source: str, reference: str, publish: bool = True) -> tuple[str | None, str | None]:
+        """(new address or None to keep it, or a warning) for one reference written in ``source``.
+
+        ``publish``: the reference is on something people receive (not a draft), so the file it
+        finds is served. A file nothing published refers to stays private: a designer's PDF of a
+        gated guide left in the folder must not be downloadable without the form.
+        """
         ref = reference.strip()
         if not ref or ref.startswith(("#", "//")) or _SCHEME.match(ref) or ref.startswith(MEDIA_PREFIX):
             return None, None
@@ -147,6 +154,8 @@ class References:
         for candidate in candidates:
             found = self.media.get(candidate)
             if found is not None:
+                if publish:
+                    self.used.add(candidate)
                 return found.url + fragment, None
         if os.path.splitext(target)[1].lower() in MEDIA_TYPES:
             if not candidates:
@@ -155,12 +164,12 @@ class References:
                           f"(looked for {' or '.join(candidates)})")
         return None, None  # a site route such as /precios, or a folder
 
-    def rewrite(self, source: str, text: str, warn: Callable[[str], None]) -> str:
+    def rewrite(self, source: str, text: str, warn: Callable[[str], None], publish: bool = True) -> str:
         """The document's HTML with every resolvable reference rewritten."""
 
         def one(m: re.Match[str]) -> str:
             quoted = m.group(2) if m.group(2) is not None else m.group(3)
-            address, problem = self.resolve(source, html.unescape(quoted))
+            address, problem = self.resolve(source, html.unescape(quoted), publish)
             if problem:
                 warn(problem)
             if address is None:

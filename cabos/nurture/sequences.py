@@ -34,7 +34,7 @@ from typing import Any
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.media import References
-from cabos.content.model import Issue, document_path
+from cabos.content.model import Issue
 from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.yamlfile import KeyChecker, read_yaml, suggest, top_lines
 from cabos.content.yamlfile import KeyPath as Path_
@@ -225,9 +225,7 @@ def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, li
             error(f"slug {exc.message}", "slug")
     if any(i.severity == "error" for i in issues):
         return None, issues
-    docs = [*library.articles.values(), *library.guides.values(), *library.pages.values(), *library.drafts]
-    refs = References(library.media, {d.source: document_path(d.kind, d.slug, library.site.language) for d in docs},
-                      frozenset(d.source for d in library.drafts))
+    refs = library.references or References(library.media, {})
 
     def resolve(reference: str) -> str | None:
         address, problem = refs.resolve(rel, reference)

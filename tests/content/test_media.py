@@ -135,3 +135,13 @@ def test_embeds_in_site_yml_must_be_https_origins(make_content) -> None:
     assert errors == ["site.yml:3: error [embeds]: embeds.videos is not known; use images, frames or media",
                       "site.yml:3: error [embeds]: embeds.frames 'youtube.com' is not a site address like "
                       "https://www.youtube-nocookie.com (https, a host name, nothing after it)"]
+
+
+def test_only_what_published_pieces_refer_to_is_served(make_content) -> None:
+    lib = load_library(make_content({
+        "articles/a.md": article("![p](p.png)"), "articles/p.png": png(),
+        "articles/d.md": article("![secret](plan.png)", draft="true"), "articles/plan.png": png(2, 2),
+        "guides/g.md": article("G"), "guides/the-gated-guide.pdf": b"%PDF-1.7 the designer's version",
+    }))
+    assert list(lib.media) == ["articles/p.png"]  # not the draft's image, not the guide's PDF
+    assert "/media/articles/plan.png?v=" in lib.drafts[0].html  # resolved, ready for publishing

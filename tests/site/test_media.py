@@ -23,7 +23,8 @@ def content_dir(make_content) -> Path:  # type: ignore[no-untyped-def]
     return make_content({
         "articles/stock.md": article("## Plano\n\n![Plano del almacén](img/plano.png)\n\n![icono](/icono.svg)\n\n"
                                      "[la guía](../guides/count.md)"),
-        "articles/img/plano.png": png(40, 20), "icono.svg": SVG,
+        "articles/img/plano.png": png(40, 20), "icono.svg": SVG, "articles/img/unused.png": png(),
+        "guides/count-designer-version.pdf": b"%PDF-1.7 the gated guide, not behind its form",
         "guides/count.md": article("## Uno\n\n![Plano](../articles/img/plano.png)\n\nTexto.", cover_color='"#123456"'),
     })
 
@@ -51,7 +52,8 @@ def test_an_image_is_served_with_its_type_and_kept_a_year_at_its_versioned_addre
 
 @pytest.mark.parametrize("path", ["/media/articles/stock.md", "/media/site.yml", "/media/problems.yml",
                                   "/media/../site.yml", "/media/articles/img/../../site.yml",
-                                  "/media/articles/img/missing.png", "/media/%2e%2e/%2e%2e/etc/passwd"])
+                                  "/media/articles/img/missing.png", "/media/%2e%2e/%2e%2e/etc/passwd",
+                                  "/media/articles/img/unused.png", "/media/guides/count-designer-version.pdf"])
 def test_only_indexed_media_is_served(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
 
