@@ -20,7 +20,7 @@ import yaml
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import MediaFile, MediaScanner, References, blocked
+from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames
 from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
 from cabos.content.render import Renderer, post_date, slugify, strip_template_tags
@@ -447,6 +447,7 @@ def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, Media
             body = refs.rewrite(doc.source, doc.html, warn, publish=not doc.draft)
             for problem in blocked(body, site.embeds, in_pdf=doc.kind == "guide", own=site.base_url):
                 warn(problem)
+            body = defer_frames(body, site.base_url)
             cover = doc.cover
             if cover:
                 address, problem = refs.resolve(doc.source, cover, publish=not doc.draft)

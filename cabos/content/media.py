@@ -232,3 +232,25 @@ def blocked(text: str, embeds: Embeds, in_pdf: bool, own: str = "") -> list[str]
             problems.append(f"shows {address[:100]!r} from {where}: it is on the page but not in the PDF "
                             "(PDFs are made offline, from the content folder)")
     return problems
+
+
+_FRAME_SRC = re.compile(r"""(<iframe\b[^>]*?\s)src=("(?:https?:)?//[^"]*"|'(?:https?:)?//[^']*')""", re.IGNORECASE)
+
+
+def defer_frames(text: str, own: str = "") -> str:
+    """Frames from other sites wait for a click: ``src`` becomes ``data-embed-src``.
+
+    A YouTube or Vimeo player sees the reader's address and may set cookies the moment it
+    loads; the site's embeds.js shows a button naming the site instead, and loads the frame
+    when the reader asks for it.
+    """
+    mine = _ORIGIN.match(own)
+    own_host = mine.group(2).lower() if mine else ""
+
+    def one(m: re.Match[str]) -> str:
+        origin = _ORIGIN.match(html.unescape(m.group(2)[1:-1]))
+        if origin is not None and origin.group(2).lower() == own_host:
+            return m.group(0)
+        return f"{m.group(1)}data-embed-src={m.group(2)}"
+
+    return _FRAME_SRC.sub(one, text)

@@ -190,8 +190,10 @@ def test_jekyll_and_hugo_tags_with_a_meaning_here_become_links_figures_and_video
     assert post.html.count('href="/articulos/otro"') == 2
     assert (f'<figure><img src="{lib.media["static/images/plano.png"].url}" alt="Plano &lt;b&gt;">'
             "<figcaption>Plano &lt;b&gt;</figcaption></figure>") in post.html
-    assert 'src="https://www.youtube-nocookie.com/embed/abc123"' in post.html
-    assert 'src="https://player.vimeo.com/video/42?dnt=1"' in post.html
+    # Players from other sites wait for the reader's click (embeds.js): no src until then.
+    assert ' data-embed-src="https://www.youtube-nocookie.com/embed/abc123"' in post.html
+    assert ' data-embed-src="https://player.vimeo.com/video/42?dnt=1"' in post.html
+    assert " src=\"https://" not in post.html
     assert "onload" not in post.html  # an id that is no id is removed with the other unknown tags
     warnings = messages(lib.issues, "warning")
     assert any("mi-post.md:15: warning: template tag" in w for w in warnings), warnings

@@ -105,3 +105,40 @@ def test_the_content_security_policy_allows_exactly_the_embeds_of_site_yml(app_f
     assert directives["frame-src"] == "'self' https://www.youtube-nocookie.com"
     assert directives["img-src"] == "'self' data: https://cdn.example.com"
     assert directives["script-src"] == "'self'" and "media-src" not in directives
+
+
+class TestPlayersWaitForTheReader:
+    @pytest.fixture
+    def content_dir(self, make_content) -> Path:  # type: ignore[no-untyped-def]
+        site = "name: T\nlanguage: es\nembeds:\n  frames: [https://www.youtube-nocookie.com]\n"
+        return make_content({"site.yml": site, "articles/video.md": article("Mira:\n\n{{< youtube abc123 >}}\n")},
+                            language="es")
+
+    @pytest.mark.slow
+    def test_a_video_from_another_site_loads_only_when_the_reader_asks(self, live_server) -> None:  # type: ignore[no-untyped-def]
+        playwright = pytest.importorskip("playwright.sync_api")
+        executable = shutil.which("chromium")
+        if executable is None:
+            pytest.skip("Debian's chromium is not installed")
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+            try:
+                page = browser.new_page()
+                asked: list[str] = []
+                page.route("https://www.youtube-nocookie.com/**", lambda route: (
+                    asked.append(route.request.url),
+                    route.fulfill(status=200, content_type="text/html", body="<p>the player</p>")))
+                page.goto(f"{live_server.url}/articulos/video")
+                button = page.get_by_role("button", name="Mostrar el contenido de www.youtube-nocookie.com")
+                button.wait_for()
+                assert "recibe tu dirección IP" in page.locator(".embed-ask p").inner_text()
+                page.wait_for_timeout(300)
+                assert asked == [] and not page.locator("iframe").is_visible()
+                button.click()
+                page.wait_for_function("document.querySelector('iframe').src.includes('abc123')")
+                assert page.frame_locator("iframe").locator("p").inner_text() == "the player"
+                assert asked == ["https://www.youtube-nocookie.com/embed/abc123"]
+                assert page.locator(".embed-ask").count() == 0
+            finally:
+                browser.close()
