@@ -215,3 +215,38 @@ class TestConsentRequired:
         time.sleep(0.5)
         assert len(readings(session)) == 1 and "cabos_vid" not in cookies(ctx)
         assert drops(session) == {}  # nothing sent after withdrawal
+
+
+class TestWatchingAFrame:
+    """A reader watching a video gives the page no input: focus inside the article's frame keeps
+    the clock going (up to 10 min), where 30 s without input would stop it. Time runs on
+    Playwright's clock, which drives the page's performance.now()."""
+
+    @pytest.fixture
+    def content_dir(self, make_content) -> Path:
+        article = "---\ntitle: Counting stock\nsummary: How.\nproblems: [bad-stock]\nstage: learn\n---\n"
+        article += "Watch this first.\n\n<iframe src=\"/robots.txt\" title=\"The video\"></iframe>\n\n"
+        article += "\n\n".join(f"## Part {i}\n" + "Words to read. " * 80 for i in range(4))
+        return make_content({"site.yml": MINIMAL_SITE.format(language="en") + "consent: \"off\"\n",
+                             "articles/counting-stock.md": article})
+
+    def read(self, live_server: LiveServer, context, session: Session, into_frame: bool) -> int:  # type: ignore[no-untyped-def]
+        page = context().new_page()
+        page.clock.install()
+        page.goto(f"{live_server.url}/articles/counting-stock")
+        page.mouse.move(200, 200)
+        if into_frame:
+            page.locator("iframe").click()  # focus moves into the frame: the window blurs
+            page.wait_for_function("document.activeElement.tagName == 'IFRAME'")
+        page.clock.run_for(5 * 60 * 1000)
+        page.goto(f"{live_server.url}/")
+        reading = wait_for(lambda: next(iter(readings(session)), None))
+        assert reading is not None
+        return reading.engaged_ms
+
+    def test_five_minutes_in_the_video_count(self, live_server: LiveServer, context, session: Session) -> None:
+        assert 5 * 60 * 1000 - 2000 <= self.read(live_server, context, session, into_frame=True) <= 5 * 60 * 1000 + 5000
+
+    def test_five_minutes_without_input_and_no_frame_count_thirty_seconds(self, live_server: LiveServer, context,
+                                                                          session: Session) -> None:
+        assert 29_000 <= self.read(live_server, context, session, into_frame=False) <= 32_000

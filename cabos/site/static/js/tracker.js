@@ -1,13 +1,15 @@
 /* cabos tracker: first-party, no dependencies, no build step.
    Measures one page view of the element carrying data-view: engaged time (page visible
-   and reader active; pauses when hidden or idle 30 s), deepest scroll, end reached, CTA
-   clicks. Sends on visibilitychange→hidden and pagehide (sendBeacon, else fetch keepalive).
+   and reader active; pauses when hidden or idle 30 s, or 10 min while the reader is inside
+   a video or other frame of the article), deepest scroll, end reached, CTA clicks. Sends on visibilitychange→hidden and pagehide (sendBeacon, else fetch keepalive).
    Also drives the consent banner. Settings come from this script tag's data-* attributes. */
 (function () {
   "use strict";
   var d = document, w = window, n = navigator, me = d.currentScript;
   if (!me) return;
-  var cfg = me.dataset, mode = cfg.mode, IDLE = 30000;
+  // Idle after 30 s without input; but a reader inside a frame (a video, a map) gives the page
+  // no input at all while watching, so focus in a frame counts as reading for up to 10 min.
+  var cfg = me.dataset, mode = cfg.mode, IDLE = 30000, WATCH = 600000, watching = false;
   var page = d.querySelector("[data-view]");
   var dnt = n.doNotTrack == "1" || w.doNotTrack == "1" || n.globalPrivacyControl === true;
 
@@ -58,7 +60,7 @@
 
   function tick(t) {
     if (!since) return;
-    var stop = Math.min(t, last + IDLE);
+    var stop = Math.min(t, last + (watching ? WATCH : IDLE));
     if (stop > since) engaged += stop - since;
     since = stop == t ? t : 0;
   }
@@ -107,6 +109,13 @@
     since = 0;
     send();
   }
+  w.addEventListener("blur", function () {  // focus went into a frame of this page: watching it
+    setTimeout(function () {
+      var el = d.activeElement;
+      if (el && el.tagName == "IFRAME" && page.contains(el)) { active(); watching = true; }
+    }, 0);
+  });
+  w.addEventListener("focus", function () { tick(now()); watching = false; active(); });
   d.addEventListener("visibilitychange", function () { visible() ? active() : leave(); });
   w.addEventListener("pagehide", leave);
   if (visible()) since = last;
