@@ -98,6 +98,7 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 # Attributes in rendered HTML: markdown-it writes them double-quoted and escapes quotes in text,
 # so a match is a real attribute (raw HTML blocks may use single quotes).
 _ATTRIBUTE = re.compile(r"""(\s(?:src|href|poster)=)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_SRCSET = re.compile(r"""(\ssrcset=)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
 def _local(source: str, target: str) -> list[str]:
@@ -176,7 +177,18 @@ class References:
                 return m.group(0)
             return f'{m.group(1)}"{html.escape(address, quote=True)}"'
 
-        return _ATTRIBUTE.sub(one, text)
+        def each(m: re.Match[str]) -> str:  # srcset: "a.png 1x, a@2x.png 2x" (WordPress writes them)
+            quoted = m.group(2) if m.group(2) is not None else m.group(3)
+            candidates = []
+            for candidate in html.unescape(quoted).split(","):
+                url, _, size = candidate.strip().partition(" ")
+                address, problem = self.resolve(source, url, publish)
+                if problem:
+                    warn(problem)
+                candidates.append(f"{address or url} {size.strip()}".strip())
+            return f'{m.group(1)}"{html.escape(", ".join(candidates), quote=True)}"'
+
+        return _SRCSET.sub(each, _ATTRIBUTE.sub(one, text))
 
 
 # Tags that load something from elsewhere, and the embeds list (site.yml) that allows their origin.

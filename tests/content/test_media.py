@@ -145,3 +145,12 @@ def test_only_what_published_pieces_refer_to_is_served(make_content) -> None:
     }))
     assert list(lib.media) == ["articles/p.png"]  # not the draft's image, not the guide's PDF
     assert "/media/articles/plan.png?v=" in lib.drafts[0].html  # resolved, ready for publishing
+
+
+def test_srcset_candidates_are_resolved_one_by_one(make_content) -> None:
+    lib = load_library(make_content({
+        "articles/a.md": article('<img src="p.png" srcset="p.png 1x, p@2x.png 2x, gone.png 3x" alt="p">'),
+        "articles/p.png": png(), "articles/p@2x.png": png(8, 6)}))
+    one, two = lib.media["articles/p.png"].url, lib.media["articles/p@2x.png"].url
+    assert f'srcset="{one} 1x, {two} 2x, gone.png 3x"' in lib.articles["a"].html.replace("&amp;", "&")
+    assert [w for w in warnings(lib) if "gone.png" in w]
