@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from pypdf import PdfReader
 
 from cabos.content import current_library
 from cabos.content.pdf import guide_pdf
+from tests.conftest import chromium_browser
 from tests.content.test_media import article, png
 
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script>'
@@ -75,22 +75,13 @@ def test_a_guides_pdf_embeds_the_image_from_the_content_folder(app: Flask) -> No
 
 @pytest.mark.slow
 def test_a_browser_shows_the_images_under_the_sites_content_security_policy(app: Flask, live_server) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        try:
-            page = browser.new_page()
-            refused: list[str] = []
-            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(f"{live_server.url}/articles/stock")
-            page.wait_for_function("Array.from(document.images).every(i => i.complete)")
-            sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"{live_server.url}/articles/stock")
+        page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+        sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
     assert sorted(sizes) == [10, 40], sizes  # the PNG and the SVG both drawn
     assert refused == []
 
@@ -116,29 +107,20 @@ class TestPlayersWaitForTheReader:
 
     @pytest.mark.slow
     def test_a_video_from_another_site_loads_only_when_the_reader_asks(self, live_server) -> None:  # type: ignore[no-untyped-def]
-        playwright = pytest.importorskip("playwright.sync_api")
-        executable = shutil.which("chromium")
-        if executable is None:
-            pytest.skip("Debian's chromium is not installed")
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-            try:
-                page = browser.new_page()
-                asked: list[str] = []
-                page.route("https://www.youtube-nocookie.com/**", lambda route: (
-                    asked.append(route.request.url),
-                    route.fulfill(status=200, content_type="text/html", body="<p>the player</p>")))
-                page.goto(f"{live_server.url}/articulos/video")
-                button = page.get_by_role("button", name="Mostrar el contenido de www.youtube-nocookie.com")
-                button.wait_for()
-                assert "recibe tu dirección IP" in page.locator(".embed-ask p").inner_text()
-                page.wait_for_timeout(300)
-                assert asked == [] and not page.locator("iframe").is_visible()
-                button.click()
-                page.wait_for_function("document.querySelector('iframe').src.includes('abc123')")
-                assert page.frame_locator("iframe").locator("p").inner_text() == "the player"
-                assert asked == ["https://www.youtube-nocookie.com/embed/abc123"]
-                assert page.locator(".embed-ask").count() == 0
-            finally:
-                browser.close()
+        with chromium_browser() as browser:
+            page = browser.new_page()
+            asked: list[str] = []
+            page.route("https://www.youtube-nocookie.com/**", lambda route: (
+                asked.append(route.request.url),
+                route.fulfill(status=200, content_type="text/html", body="<p>the player</p>")))
+            page.goto(f"{live_server.url}/articulos/video")
+            button = page.get_by_role("button", name="Mostrar el contenido de www.youtube-nocookie.com")
+            button.wait_for()
+            assert "recibe tu dirección IP" in page.locator(".embed-ask p").inner_text()
+            page.wait_for_timeout(300)
+            assert asked == [] and not page.locator("iframe").is_visible()
+            button.click()
+            page.wait_for_function("document.querySelector('iframe').src.includes('abc123')")
+            assert page.frame_locator("iframe").locator("p").inner_text() == "the player"
+            assert asked == ["https://www.youtube-nocookie.com/embed/abc123"]
+            assert page.locator(".embed-ask").count() == 0
