@@ -143,7 +143,9 @@ def test_a_content_reload_on_one_instance_needs_nothing_from_the_others(cluster:
     content = tmp_path / "content"
     shutil.copytree(ROOT / "content", content)
     cluster.settings["CABOS_CONTENT_DIR"] = str(content)
-    a, b = cluster.instance("app-a"), cluster.instance("app-b")
+    # b with one worker: once it answers, everything it serves was loaded before the edit below.
+    # (With two, the second worker may still be booting, and read the edited file: CI saw that.)
+    a, b = cluster.instance("app-a"), cluster.instance("app-b", workers=1)
     reader = Reader("203.0.113.77")
     path = paths(a, "articulos")[0]
     article = next(p for p in (content / "articles").glob("*.md") if p.stem in path)
