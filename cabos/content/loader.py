@@ -16,15 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames
 from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
-from cabos.content.reader import FrontMatterError, load_yaml, not_utf8, read_text
+from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.render import Renderer, post_date, slugify, strip_template_tags
-from cabos.content.yamlfile import key_lines, top_lines
+from cabos.content.yamlfile import read_yaml, top_lines
 
 # Folder -> document kind. Order matters only for error messages.
 FOLDERS: dict[str, Kind] = {"articles": "article", "guides": "guide", "pages": "page"}
@@ -73,34 +71,11 @@ class Collector:
 # --- site.yml and problems.yml -------------------------------------------------
 
 
-def _read_yaml(path: Path, rel: str, issues: list[Issue]) -> Any:
-    try:
-        return load_yaml(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        issues.append(Issue("error", rel, f"{rel} is missing; create it (see docs/content.md)"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        issues.append(Issue("error", rel, f"cannot be read as YAML: {getattr(exc, 'problem', exc)}",
-                            mark.line + 1 if mark else None))
-    except UnicodeDecodeError as exc:
-        issues.append(Issue("error", rel, *not_utf8(exc)))
-    return None
-
-
-def _yaml_key_lines(path: Path) -> dict[str, int]:
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return {}
-    return top_lines(key_lines(node))
-
-
 def load_site(root: Path) -> tuple[Site, list[Issue]]:
-    issues: list[Issue] = []
-    data = _read_yaml(root / "site.yml", "site.yml", issues)
+    data, lines, issues = read_yaml(root / "site.yml", "site.yml")
     if data is None:
         return Site(), issues
-    c = Collector("site.yml", _yaml_key_lines(root / "site.yml"))
+    c = Collector("site.yml", top_lines(lines))
     if not isinstance(data, dict):
         c.error("site.yml must be a mapping of 'key: value' lines")
         return Site(), issues + c.issues
@@ -184,12 +159,11 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
 
 
 def load_problems(root: Path) -> tuple[dict[str, Problem], list[Issue]]:
-    issues: list[Issue] = []
-    data = _read_yaml(root / "problems.yml", "problems.yml", issues)
+    data, key_paths, issues = read_yaml(root / "problems.yml", "problems.yml")
     if data is None:
         return {}, issues
     c = Collector("problems.yml")
-    lines = _yaml_key_lines(root / "problems.yml")
+    lines = top_lines(key_paths)
     if isinstance(data, dict) and isinstance(data.get("problems"), list):
         data = data["problems"]
     if not isinstance(data, list):

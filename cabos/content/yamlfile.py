@@ -53,6 +53,8 @@ def read_yaml(path: Path, rel: str) -> tuple[Any, dict[KeyPath, int], list[Issue
         text = path.read_text(encoding="utf-8-sig")
         node = yaml.compose(text)
         data = load_yaml(text)
+    except FileNotFoundError:
+        return None, {}, [Issue("error", rel, f"{rel} is missing; create it (see docs/content.md)")]
     except UnicodeDecodeError as exc:
         return None, {}, [Issue("error", rel, *not_utf8(exc))]
     except yaml.YAMLError as exc:
