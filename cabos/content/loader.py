@@ -248,7 +248,7 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
         if stage and stage not in site.stage_slugs:
             c.error(f"stage {stage!r} is not one of {', '.join(site.stage_slugs)}", "stage")
         stage = stage or site.stage_slugs[0]
-    date_ = c.field(meta, "date", f.a_date) or (f.a_date(dated[0]) if dated else None)
+    date_ = c.field(meta, "date", f.a_date) or (dated[0] if dated else None)
     draft = c.field(meta, "draft", f.boolean, False)
     if "published" in meta and c.field(meta, "published", f.boolean, True) is False:
         draft = True  # Jekyll's way of saying draft

@@ -86,7 +86,8 @@ class MediaScanner:
                 if known is not None and known[0] == stamp:
                     version = known[1]
                 else:
-                    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                    with path.open("rb") as fh:  # up to MAX_BYTES: stream it, never hold it all
+                        version = hashlib.file_digest(fh, "sha256").hexdigest()[:12]
                     self._hashes[rel] = (stamp, version)
                 files[rel] = MediaFile(rel, path, version, mimetype, st.st_size)
         for rel in set(self._hashes) - set(files):
@@ -193,9 +194,15 @@ class References:
 
 # Tags that load something from elsewhere, and the embeds list (site.yml) that allows their origin.
 _LOADING_TAG = re.compile(r"<(img|iframe|video|audio|source|embed|object|script)\b([^>]*)>", re.IGNORECASE)
-_SRC = re.compile(r"""\s(?:src|data)=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_SRC = re.compile(r"""\ssrc=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 _ORIGIN = re.compile(r"^(https?:)?//([^/?#]+)", re.IGNORECASE)
 _LIST = {"img": "images", "iframe": "frames", "video": "media", "audio": "media", "source": "media"}
+
+
+def _host(address: str) -> str:
+    """The host of an absolute or protocol-relative address, lowercased; "" for a local one."""
+    m = _ORIGIN.match(address)
+    return m.group(2).lower() if m else ""
 
 
 def _allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -213,8 +220,7 @@ def blocked(text: str, embeds: Embeds, in_pdf: bool, own: str = "") -> list[str]
     ``own`` is the site's base URL: an absolute address on the site itself is its own ('self').
     """
     problems: list[str] = []
-    mine = _ORIGIN.match(own)
-    own_host = mine.group(2).lower() if mine else ""
+    own_host = _host(own)
     for m in _LOADING_TAG.finditer(text):
         tag = m.group(1).lower()
         if tag == "script":
@@ -227,12 +233,10 @@ def blocked(text: str, embeds: Embeds, in_pdf: bool, own: str = "") -> list[str]
         src = _SRC.search(m.group(2))
         address = html.unescape(src.group(1) if src.group(1) is not None else src.group(2)) if src else ""
         origin = _ORIGIN.match(address)
-        if origin is None:
-            continue  # our own
-        where = f"{(origin.group(1) or 'https:').lower()}//{origin.group(2).lower()}"
+        if origin is None or _host(address) == own_host:
+            continue  # our own ('self'; CSP also lets an http site load its own https addresses)
+        where = f"{(origin.group(1) or 'https:').lower()}//{_host(address)}"
         key = _LIST[tag]
-        if origin.group(2).lower() == own_host:
-            continue  # 'self' (CSP also lets an http site load its own https addresses)
         if not _allowed(where, getattr(embeds, key)):
             fix = f"add {where} to embeds.{key} in site.yml" if where.startswith("https:") else \
                 "use its https address, listed in embeds." + key + " in site.yml"
@@ -256,12 +260,10 @@ def defer_frames(text: str, own: str = "") -> str:
     loads; the site's embeds.js shows a button naming the site instead, and loads the frame
     when the reader asks for it.
     """
-    mine = _ORIGIN.match(own)
-    own_host = mine.group(2).lower() if mine else ""
+    own_host = _host(own)
 
     def one(m: re.Match[str]) -> str:
-        origin = _ORIGIN.match(html.unescape(m.group(2)[1:-1]))
-        if origin is not None and origin.group(2).lower() == own_host:
+        if _host(html.unescape(m.group(2)[1:-1])) == own_host:
             return m.group(0)
         return f"{m.group(1)}data-embed-src={m.group(2)}"
 

@@ -65,7 +65,7 @@ def _shortcode(name: str, args: str) -> str | None:
         return None
     named = dict(w.split("=", 1) for w in words if "=" in w)
     plain = [w for w in words if "=" not in w]
-    e = lambda v: html.escape(v, quote=True)  # noqa: E731
+    e = html.escape  # quotes too
     if name == "figure" and named.get("src"):
         caption = named.get("caption") or named.get("title") or ""
         alt = named.get("alt") or caption
@@ -89,17 +89,15 @@ def translate_template_tags(line: str) -> str:
     return _SHORTCODE.sub(lambda m: _shortcode(m.group(1), m.group(2)) or m.group(0), line)
 
 
-def post_date(stem: str) -> tuple[str, str] | None:
+def post_date(stem: str) -> tuple[date, str] | None:
     """Jekyll names posts ``2024-03-01-title.md``: (the date, the name without it), or None."""
     m = _POST_DATE.match(stem)
     if m is None:
         return None
-    day = f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
     try:
-        date.fromisoformat(day)
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3))), m.group(4)
     except ValueError:
         return None  # digits, not a day: the name is just a name
-    return day, m.group(4)
 
 
 def strip_template_tags(body: str) -> tuple[str, list[int]]:
