@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,6 @@ import pytest
 from cabos.dashboard import demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
 
 @pytest.fixture
 def app_config(shared_pdf_cache: Path) -> dict[str, str]:
@@ -27,16 +23,11 @@ def content_dir() -> Path:
     return DEMO_CONTENT
 
 
-def test_the_dashboard_on_demo_data_draws_its_charts(app, live_server, tmp_path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed")
+def test_the_dashboard_on_demo_data_draws_its_charts(app, live_server, chromium, tmp_path) -> None:
     summary = demo.run(app, days=45, people=40, seed=3)
     assert summary.contacts > 5 and summary.page_views > 100
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})  # in a context of its own
+    try:
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(f"{live_server.url}/staff/dashboard/?range=90d")
@@ -59,4 +50,5 @@ def test_the_dashboard_on_demo_data_draws_its_charts(app, live_server, tmp_path)
         assert all(h > 50 for h in visible)
         # The CSP let the stylesheet in and blocked nothing.
         assert not [e for e in errors if "Content Security Policy" in e], errors
-        browser.close()
+    finally:
+        page.close()

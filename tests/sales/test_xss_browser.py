@@ -8,7 +8,6 @@ element or a javascript: link.
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from typing import Any
 
@@ -68,25 +67,12 @@ def staff_pages(app: Flask, contact_id: int) -> list[str]:
                             f"/staff/contacts?q={P[:20]}", "/staff/deliveries?status=all"]
 
 
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    playwright = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        yield b
-        b.close()
-
-
-def test_no_payload_runs_on_any_staff_page(app: Flask, db, make_staff, live_server, browser) -> None:
+def test_no_payload_runs_on_any_staff_page(app: Flask, db, make_staff, live_server, chromium) -> None:
     seller = make_staff("sales", name=P, email="seller@staff.example")
     admin = make_staff("admin", email="admin@staff.example")
     contact_id = poison(app, db, seller)
     for user in (admin, seller):
-        context = browser.new_context()
+        context = chromium.new_context()
         page = context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

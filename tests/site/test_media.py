@@ -11,7 +11,6 @@ from pypdf import PdfReader
 
 from cabos.content import current_library
 from cabos.content.pdf import guide_pdf
-from tests.conftest import chromium_browser
 from tests.content.test_media import article, png
 
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script>'
@@ -74,14 +73,17 @@ def test_a_guides_pdf_embeds_the_image_from_the_content_folder(app: Flask) -> No
 
 
 @pytest.mark.slow
-def test_a_browser_shows_the_images_under_the_sites_content_security_policy(app: Flask, live_server) -> None:
-    with chromium_browser() as browser:
-        page = browser.new_page()
+def test_a_browser_shows_the_images_under_the_sites_content_security_policy(app: Flask, live_server,
+                                                                            chromium) -> None:
+    page = chromium.new_page()
+    try:
         refused: list[str] = []
         page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(f"{live_server.url}/articles/stock")
         page.wait_for_function("Array.from(document.images).every(i => i.complete)")
         sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+    finally:
+        page.close()
     assert sorted(sizes) == [10, 40], sizes  # the PNG and the SVG both drawn
     assert refused == []
 
@@ -106,9 +108,9 @@ class TestPlayersWaitForTheReader:
                             language="es")
 
     @pytest.mark.slow
-    def test_a_video_from_another_site_loads_only_when_the_reader_asks(self, live_server) -> None:  # type: ignore[no-untyped-def]
-        with chromium_browser() as browser:
-            page = browser.new_page()
+    def test_a_video_from_another_site_loads_only_when_the_reader_asks(self, live_server, chromium) -> None:  # type: ignore[no-untyped-def]
+        page = chromium.new_page()
+        try:
             asked: list[str] = []
             page.route("https://www.youtube-nocookie.com/**", lambda route: (
                 asked.append(route.request.url),
@@ -124,3 +126,5 @@ class TestPlayersWaitForTheReader:
             assert page.frame_locator("iframe").locator("p").inner_text() == "the player"
             assert asked == ["https://www.youtube-nocookie.com/embed/abc123"]
             assert page.locator(".embed-ask").count() == 0
+        finally:
+            page.close()

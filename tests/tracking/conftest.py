@@ -20,8 +20,6 @@ from cabos.tracking.models import ContentView, DropCount, Event, Visitor
 # A real browser's User-Agent: the test client's default ("Werkzeug/...") is not one.
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/126.0.0.0 Safari/537.36")
-CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/156.0.0.0 Safari/537.36")
 HEADERS = {"User-Agent": BROWSER_UA, "Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
 
 
@@ -95,25 +93,3 @@ def views(session: Session, slug: str) -> tuple[int, int]:
 def visitor_cookie(client: FlaskClient) -> str | None:
     cookie = client.get_cookie("cabos_vid")
     return cookie.value if cookie else None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Any:
-    """Debian's chromium, headless, driven by Playwright (one browser for the whole run)."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            # A reader, not a robot: without this navigator.webdriver is true and the beacon is dropped as a bot.
-            "--disable-blink-features=AutomationControlled",
-            # Beacons sent while a page unloads leave with the browser's own User-Agent, not the
-            # context's: a headless one would be dropped as a bot, so the browser says it is Chrome.
-            f"--user-agent={CHROME_UA}"])
-        yield browser
-        browser.close()
