@@ -11,6 +11,8 @@ import os
 import sys
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -24,6 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from cabos import migrate
 from cabos.cli import cli as cabos_cli
@@ -333,21 +336,65 @@ class LiveServer:
     url: str
 
 
+class _OneRequestHandler(WSGIRequestHandler):
+    """HTTP/1.0: one request per connection, so a connection's thread is one request's thread."""
+
+    protocol_version = "HTTP/1.0"
+
+
+class _TestServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, keeping every connection so that teardown can wait for its request.
+
+    The stock server runs requests in daemon threads nobody waits for. A beacon chromium sends
+    as a page closes could still be writing when the app closed its pool and the next fixture
+    truncated the tables: a deadlock in one test and a connection garbage-collected in another.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__("127.0.0.1", 0, app, handler=_OneRequestHandler)
+        self.connections: list[tuple[threading.Thread, socket.socket]] = []
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="live-server-request", daemon=True)
+        self.connections.append((thread, request))
+        thread.start()
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """Stop accepting, end what the clients have not sent yet, and wait for the requests
+        already received; fail if one hangs.
+
+        Shutting the reading side leaves the bytes already received readable (Linux), so a
+        request that arrived completes; a connection chromium opened ahead of need ends at once.
+        """
+        self.shutdown()
+        self.server_close()
+        for _, connection in self.connections:
+            try:
+                connection.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass  # the request already finished and closed it
+        deadline = time.monotonic() + timeout
+        for thread, _ in self.connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        running = sum(thread.is_alive() for thread, _ in self.connections)
+        assert running == 0, f"{running} request(s) to the live server still running {timeout:.0f} s after the test"
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[LiveServer]:
-    """Serve this test's ``app`` with werkzeug in a thread on a free 127.0.0.1 port (browser tests)."""
-    import threading
+    """Serve this test's ``app`` with werkzeug in a thread on a free 127.0.0.1 port (browser tests).
 
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    Teardown waits for every request the server accepted, so nothing writes to the database
+    after the test's app has closed it.
+    """
+    server = _TestServer(app)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
         yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
     finally:
-        server.shutdown()
-        server.server_close()
+        server.finish()
         thread.join(timeout=5)
 
 
