@@ -25,6 +25,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
@@ -76,6 +77,23 @@ def _postgres_migrated() -> str | None:
     return PG_URL
 
 
+def _empty_postgres(engine: Any) -> None:
+    """Empty every table for the next test. A connection the test left open (a thread still
+    writing) would make TRUNCATE wait for ever or deadlock: wait 20 s at most, then say who."""
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    except OperationalError as error:
+        with engine.connect() as conn:
+            others = conn.execute(text(
+                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+        raise AssertionError(f"the test left connections open, so its tables could not be emptied: "
+                             f"{[tuple(row) for row in others]}") from error
+
+
 @pytest.fixture
 def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated, empty database for this test."""
@@ -83,10 +101,10 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
         url = request.getfixturevalue("_postgres_migrated")
         yield url
         engine = make_engine(url)
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        try:
+            _empty_postgres(engine)
+        finally:
+            engine.dispose()
     else:
         path = tmp_path / "cabos.sqlite3"
         shutil.copy(request.getfixturevalue("_sqlite_template"), path)
