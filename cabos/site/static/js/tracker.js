@@ -31,6 +31,10 @@
     if (again) again.hidden = !asked || !c || c == "yes";
   }
   function decide(c) {
+    // Answer the click at once; show() redraws from the cookie when the server has answered
+    // (and brings the banner back if the choice could not be recorded).
+    if (banner) banner.hidden = true;
+    if (quit) quit.hidden = true;
     fetch(cfg.consentUrl, {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify({choice: c})})
       .then(show, show);
