@@ -52,6 +52,7 @@ ANY_TAG = re.compile(r"\{\{.*?\}\}")
 _SLOT = "zzcabos{}zz"
 _LINK = "zzcaboslink{}zz"
 _PLACEHOLDER = re.compile(r"zzcabos(link)?(\d+)zz")
+_SITE_SRC = re.compile(r' src="/(?!/)')  # a path on the site; "//host/…" is another site's
 
 
 def _fallback(m: re.Match[str]) -> str:
@@ -319,7 +320,8 @@ def render_body(template: Template, values: Values, base_url: str, track: Callab
         return replace
 
     # Images from the content folder are /media/… on the site: an inbox needs the whole address.
-    body_html = template.html.replace(' src="/', f' src="{html.escape(base_url.rstrip("/"), quote=True)}/')
+    site = html.escape(base_url.rstrip("/"), quote=True)
+    body_html = _SITE_SRC.sub(lambda m: f' src="{site}/', template.html)
     return Body(_PLACEHOLDER.sub(fill(lambda v: html.escape(v, quote=True)), body_html),
                 _PLACEHOLDER.sub(fill(lambda v: v), template.text), tuple(targets))
 

@@ -115,6 +115,13 @@ def test_plain_text_keeps_structure() -> None:
                          "> quoted\n\na | b\n1 | 2\n")
 
 
+def test_site_paths_in_images_get_the_site_address_and_other_sites_are_left_alone() -> None:
+    template = compile_body("![a](/media/a.png) ![b](//cdn.example/b.png) ![c](https://img.example/c.png)\n", Brand())
+    body = render_body(template, Values(), "https://www.example.test/", lambda u: u)
+    assert 'src="https://www.example.test/media/a.png"' in body.html
+    assert 'src="//cdn.example/b.png"' in body.html and 'src="https://img.example/c.png"' in body.html
+
+
 def test_images_and_md_links_from_the_content_folder_get_whole_addresses(app_factory, make_content,  # type: ignore[no-untyped-def]
                                                                           session) -> None:
     from tests.content.test_media import png
