@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -77,7 +77,7 @@ def _postgres_migrated() -> str | None:
     return PG_URL
 
 
-def _empty_postgres(engine: Any) -> None:
+def _empty_postgres(engine: Engine) -> None:
     """Empty every table for the next test. A connection the test left open (a thread still
     writing) would make TRUNCATE wait for ever or deadlock: wait 20 s at most, then say who."""
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)

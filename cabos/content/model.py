@@ -15,9 +15,14 @@ URL_WORDS = {
 }
 
 
+def url_words(language: str) -> dict[str, str]:
+    """The address words for the site's language (Spanish for a language we have no words for)."""
+    return URL_WORDS.get(language, URL_WORDS["es"])
+
+
 def document_path(kind: Kind, slug: str, language: str) -> str:
     """A document's address on the site (the routes in cabos.site are built from the same words)."""
-    words = URL_WORDS.get(language, URL_WORDS["es"])
+    words = url_words(language)
     return f"/{slug}" if kind == "page" else f"/{words['articles' if kind == 'article' else 'guides']}/{slug}"
 
 

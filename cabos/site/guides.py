@@ -208,7 +208,7 @@ def init_app(app: Flask) -> None:
     app.extensions["cabos.download_log"] = DownloadLog(database(app), interval=float(flush_ms) / 1000)
 
 
-# Path words after the guide's slug, in the site's language (like PATHS in public.py).
+# Path words after the guide's slug, in the site's language (like URL_WORDS in cabos.content.model).
 _WORDS = {
     "guias": {"thanks": "gracias", "download": "descargar", "link": "nuevo-enlace"},
     "guides": {"thanks": "thanks", "download": "download", "link": "new-link"},

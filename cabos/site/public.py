@@ -14,11 +14,8 @@ from flask_babel import format_date
 
 from cabos.content import Document, current_library
 from cabos.content.library import Library
-from cabos.content.model import URL_WORDS
+from cabos.content.model import url_words
 from cabos.tracking.tokens import token_epoch
-
-# Path words follow the site's language; chosen once when the app is built.
-PATHS = URL_WORDS
 
 
 def site_url(path: str = "") -> str:
@@ -166,7 +163,7 @@ def _stamp(d: date | None) -> datetime:
 def init_app(app: Flask) -> None:
     """Register the blueprint with path words in the site's language."""
     language = app.extensions["cabos.content"].library.site.language
-    words = PATHS.get(language, PATHS["es"])
+    words = url_words(language)
     bp = Blueprint("public", __name__)
     for rule, view in [
         ("/", home),
