@@ -1,7 +1,8 @@
 /* cabos tracker: first-party, no dependencies, no build step.
    Measures one page view of the element carrying data-view: engaged time (page visible
    and reader active; pauses when hidden or idle 30 s, or 10 min while the reader is inside
-   a video or other frame of the article), deepest scroll, end reached, CTA clicks. Sends on visibilitychange→hidden and pagehide (sendBeacon, else fetch keepalive).
+   a video or other frame of the article), deepest scroll, end reached, CTA clicks.
+   Sends on visibilitychange→hidden and pagehide (sendBeacon, else fetch keepalive).
    Also drives the consent banner. Settings come from this script tag's data-* attributes. */
 (function () {
   "use strict";
