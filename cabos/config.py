@@ -2,7 +2,7 @@
 
 Load order (later wins): these defaults, ``instance/cabos.toml`` (or the file
 named by ``CABOS_CONFIG``), ``CABOS_*`` environment variables, then the
-mapping a caller passes to ``create_app`` (tests do). The README documents
+mapping a caller passes to ``create_app`` (tests do). docs/settings.md documents
 every setting; ``tests/test_config.py`` fails when one is missing there.
 """
 

@@ -1,7 +1,7 @@
-"""The README's settings table, generated from cabos/config.py.
+"""The settings table in docs/settings.md, generated from cabos/config.py.
 
     python scripts/settings_table.py           # print it
-    python scripts/settings_table.py --write   # replace it in README.md, between the markers
+    python scripts/settings_table.py --write   # replace it in docs/settings.md, between the markers
 """
 
 import re
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cabos.config import SETTINGS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
 
 def table() -> str:

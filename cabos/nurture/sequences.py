@@ -261,7 +261,7 @@ def load_sequence(path: Path, rel: str, library: Library, emails: dict[str, Emai
     c = KeyChecker(rel, lines)
     top = c.mapping(data, (), ("name", "description", "trigger", "steps", "exit", "reentry"))
     if data is None or not top:
-        c.error((), "the sequence is empty; it needs a trigger and steps (see README, Nurture)")
+        c.error((), "the sequence is empty; it needs a trigger and steps (see docs/marketer.md, Nurture)")
         return None, c.issues
     name = str(top.get("name") or path.stem)
     trigger = _trigger(top.get("trigger"), library, c)

@@ -57,9 +57,9 @@ def test_a_good_sales_section_and_none_at_all_are_clean(make_content) -> None:
 
 
 def test_the_readme_example_is_clean_on_the_demo_content(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "salesperson.md").read_text(encoding="utf-8")
     example = re.search(r"```yaml\n# content/site.yml\n(sales:\n.*?)```", readme, re.S)
-    assert example, "README's sales: example moved; update this test"
+    assert example, "docs/salesperson.md sales: example moved; update this test"
     root = tmp_path / "content"
     shutil.copytree(DEMO_CONTENT, root)
     with (root / "site.yml").open("a", encoding="utf-8") as fh:
