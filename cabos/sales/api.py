@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy import select
 
 from cabos.contacts.models import Contact
-from cabos.content import current_library
+from cabos.content import base_url, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import current_state
 from cabos.intent.rules import current_rules
@@ -146,7 +146,7 @@ def post_outcome(handoff_id: int) -> Any:
 
 
 def openapi_json() -> Response:
-    return jsonify(document(request.host_url))
+    return jsonify(document(base_url()))
 
 
 def init_app(app: Flask) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from flask_babel import format_date
 
-from cabos.content import Document, current_library
+from cabos.content import Document, base_url, current_library
 from cabos.content.library import Library
 from cabos.content.model import url_words
 from cabos.tracking.tokens import token_epoch
@@ -20,8 +20,7 @@ from cabos.tracking.tokens import token_epoch
 
 def site_url(path: str = "") -> str:
     """Absolute URL on the public site (canonical links, feed, sitemap, emails)."""
-    base = current_app.config["SITE_URL"] or current_library().site.base_url
-    return base.rstrip("/") + path
+    return base_url() + path
 
 
 class PageCache:
