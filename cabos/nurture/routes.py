@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from cabos.contacts.models import Contact, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content import current_library
+from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
 from cabos.nurture import doubt, handoff
@@ -31,7 +32,6 @@ from cabos.nurture.links import TokenError, allowed_target, read_click, read_uns
 from cabos.nurture.models import OutboxMessage
 from cabos.nurture.outbox import suppress
 from cabos.nurture.sequences import nurture_of
-from cabos.site.public import site_url
 from cabos.tracking.bots import is_bot
 from cabos.tracking.identity import identify
 from cabos.tracking.models import Event
