@@ -68,8 +68,3 @@ def init_app(app: Flask, extensions: tuple[Extension, ...] = ()) -> None:
 def current_library() -> Library:
     return current_app.extensions["cabos.content"].current()
 
-
-def base_url() -> str:
-    """The site's public address, without a trailing slash: SITE_URL, else site.yml's ``base_url``.
-    Never the request's Host header, which the client chooses."""
-    return str(current_app.config["SITE_URL"] or current_library().site.base_url).rstrip("/")
