@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter
 
 from cabos import db
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 def client_ip() -> str:

@@ -18,7 +18,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 class LocalWindows:

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from cabos.site.models import RateLimitCounter
+from cabos.limits.models import RateLimitCounter
 
 SCHEME = "cabos-database"
 SWEEP_EVERY = 1000  # hits between two deletions of expired rows, per process
