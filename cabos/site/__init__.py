@@ -35,7 +35,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.session_interface = SessionInterface()
     db.init_app(app)
-    content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension())
+    content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension(),
+                          sales.crm_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
     content.init_app(app, extensions=content_extensions)
     security.init_app(app)
