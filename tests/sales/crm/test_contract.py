@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
-from typing import Any
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from cabos.sales.crm.models import CrmCursor, CrmLink
 from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.sales.webhooks import deliver_due as deliver_webhooks, retry_now
 from tests.conftest import staff_login
+from tests.sales.crm.conftest import write_crm_yml
 from tests.sales.crm.fakes import FakeCrm
 
 EMAIL = "marta@almacenes-ruiz.es"
@@ -142,8 +143,8 @@ def test_two_workers_make_one_deal(app: Flask, db, journey, fake: FakeCrm, crm_n
     assert [len(fake.records(k)) for k in ("person", "company", "deal")] == [1, 1, 1]
 
 
-def test_a_refused_token_fails_the_delivery_in_words_keeps_the_handoff_and_crm_test_names_the_fix(
-        app: Flask, db, journey, fake: FakeCrm, crm_name: str, runner) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_token_or_stage_fails_the_delivery_in_words_keeps_the_handoff_and_crm_test_names_the_fix(
+        app: Flask, db, journey, fake: FakeCrm, crm_name: str, runner, content_dir: Path) -> None:  # type: ignore[no-untyped-def]
     good = fake.config()
     app.config.update(fake.config(fake.refuse_token))
     assert sync.deliver_due(app) == {"delivered": 0, "retry": 0, "failed": 1}
@@ -156,15 +157,33 @@ def test_a_refused_token_fails_the_delivery_in_words_keeps_the_handoff_and_crm_t
         assert s.get(Handoff, journey.handoff.id).status == "new"
     result = runner.invoke(args=["crm", "test"])
     assert result.exit_code == 1 and expected in result.output
+
+    # The token fixed, crm.yml now names a stage the CRM does not have.
     app.config.update(good)
+    write_crm_yml(content_dir, crm_name, "Negociación")
+    assert app.extensions["cabos.content"].maybe_reload()
+    retry(app, db, row.id)
+    assert sync.deliver_due(app)["failed"] == 1
+    (row,) = crm_rows(db)
+    assert "Negociación" in row.last_error and fake.records("deal") == []
     result = runner.invoke(args=["crm", "test"])
-    assert result.exit_code == 0, result.output
-    assert "credentials work" in result.output
-    with app.app_context(), db.sessions() as s:  # staff press "Retry now" once it is fixed
-        retry_now(s.get(Delivery, row.id), utcnow())
-        s.commit()
+    stages = {"hubspot": "Appointment Scheduled (id appointmentscheduled)", "pipedrive": "Cualificado (id 1)",
+              "salesforce": "Prospecting, Qualification"}[crm_name]
+    assert result.exit_code == 1 and stages in result.output, result.output
+
+    write_crm_yml(content_dir, crm_name)
+    assert app.extensions["cabos.content"].maybe_reload()
+    result = runner.invoke(args=["crm", "test"])
+    assert result.exit_code == 0 and "credentials work" in result.output, result.output
+    retry(app, db, row.id)  # staff press "Retry now" once it is fixed
     assert sync.deliver_due(app)["delivered"] == 1
     assert len(fake.records("deal")) == 1
+
+
+def retry(app: Flask, db, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context(), db.sessions() as s:
+        retry_now(s.get(Delivery, delivery_id), utcnow())
+        s.commit()
 
 
 def test_erasing_the_contact_deletes_the_person_and_the_note_in_the_crm(
