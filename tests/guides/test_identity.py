@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact, PendingSubmission
-from cabos.site.models import GuideMail
+from cabos.nurture.models import GuideMail
 from cabos.tracking.models import Event, Visitor
 from tests.guides.conftest import deliver, submit
 
