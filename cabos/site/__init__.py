@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from cabos import config as settings
-from cabos import content, db, intent, mail
+from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
 from cabos.site import confirmations, errors, forms, guides, health, i18n, limits, media, public, security
@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     health.init_app(app)
     i18n.init_app(app)
+    formats.init_app(app)
     errors.init_app(app)
     public.init_app(app)
     media.init_app(app)
