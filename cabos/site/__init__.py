@@ -13,7 +13,7 @@ from cabos import config as settings
 from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
-from cabos.site import confirmations, errors, forms, guides, health, i18n, limits, media, public, security
+from cabos.site import confirmations, errors, forms, guides, health, i18n, inputs, limits, media, public, security
 from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     app.session_interface = SessionInterface()
+    inputs.init_app(app)  # before any blueprint: the routes' <int:…> must be bounded
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
