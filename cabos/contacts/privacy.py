@@ -44,6 +44,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
     "crm_links": {"contact_id": CONTACT},
+    "pending_submissions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
