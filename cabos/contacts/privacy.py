@@ -40,6 +40,8 @@ PERSONAL: dict[str, dict[str, str]] = {
     "handoffs": {"contact_id": CONTACT},
     "handoff_outcomes": {"contact_id": CONTACT},
     "sales_deliveries": {"contact_id": CONTACT},
+    "sales_activities": {"contact_id": CONTACT},
+    "sales_account_members": {"contact_id": CONTACT},
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
@@ -51,6 +53,8 @@ KEPT_ON_ERASE: dict[str, str] = {
 }
 
 NOT_PERSONAL: dict[str, str] = {
+    "sales_accounts": "a company: `id`, its `name` (from its contacts' company field or its domain), `created_at`",
+    "sales_account_domains": "a company's email `domain` (never a free-mail one) and its `account_id`, `created_at`",
     # Each description names every column (in backticks; tests/contacts/test_privacy.py checks it).
     "content_views": "per `day`, `content_kind` and `content_slug`: `views`, counted for everyone, tracked or "
                      "not, and how many of them were `untracked` (DNT/GPC or declined); no identity",

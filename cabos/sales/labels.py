@@ -29,7 +29,11 @@ DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Deliver
 CAUSE = {"activity": _l("new activity"), "decay": _l("no recent activity"), "rules": _l("intent.yml changed")}
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
-         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent")}
+         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
+         "activity": _l("Sales")}
+STAGE = {"lead": _l("Lead"), "handed_off": _l("Handed off"), "accepted": _l("Accepted"), "customer": _l("Customer"),
+         "nurture": _l("Back in nurture"), "disqualified": _l("Disqualified")}
+ACTIVITY = {"note": _l("Note"), "call": _l("Call"), "meeting": _l("Meeting"), "email": _l("Email")}
 
 
 @cache
@@ -76,7 +80,8 @@ def words() -> Words:
     if found is None:
         tables = {name: {k: str(v) for k, v in table.items()} for name, table in
                   (("status", STATUS), ("outcome", OUTCOME), ("sort", SORT), ("mode", MODE),
-                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE))}
+                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE), ("stage", STAGE),
+                   ("activity", ACTIVITY))}
         # ngettext picks the plural form; the number goes in afterwards.
         found = Words(tables, gettext("%(num)d s", num=0).replace("0", "%(num)d", 1),
                       ngettext("%(num)d min", "%(num)d min", 1).replace("1", "%(num)d", 1),
@@ -110,5 +115,6 @@ def init_app(app: Flask) -> None:
         status_label=lambda k: words().label("status", k), outcome_label=lambda k: words().label("outcome", k),
         sort_label=lambda k: words().label("sort", k), mode_label=lambda k: words().label("mode", k),
         delivery_label=lambda k: words().label("delivery", k), event_label=lambda k: words().label("event", k),
-        cause_label=lambda k: words().label("cause", k),
+        cause_label=lambda k: words().label("cause", k), stage_label=lambda k: words().label("stage", k),
+        activity_label=lambda k: words().label("activity", k),
         minutes=lambda ms: words().minutes(ms), visits=lambda n: words().visits(n), money=money, words=words)
