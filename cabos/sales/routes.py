@@ -283,17 +283,17 @@ def set_booking() -> Any:
         if "csrf_token" in form.errors:
             abort(400)
         flash(_("The meeting link is too long."), "error")
-        return redirect(url_for("sales.today"))
+        return redirect(url_for("sales.today"), 303)  # See Other: the form was handled
     url = (form.booking_url.data or "").strip()
     parts = urlsplit(url)
     if url and (parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in url)):
         flash(_("The meeting link must be an https:// address (your booking page)."), "error")
-        return redirect(url_for("sales.today"))
+        return redirect(url_for("sales.today"), 303)  # See Other: the form was handled
     user = session.get(StaffUser, current_staff().id)
     user.booking_url = url
     session.commit()
     flash(_("Saved."), "ok")
-    return redirect(url_for("sales.today"))
+    return redirect(url_for("sales.today"), 303)  # See Other: the form was handled
 
 
 @staff_required("admin")
