@@ -5,7 +5,7 @@
 written in that email (no open redirect). Bots and old links are redirected
 without being recorded.
 
-``/e/u/<token>``: GET shows a confirmation page and changes nothing (link
+``/e/u/<token>``: GET (and HEAD) shows a confirmation page and changes nothing (link
 scanners open every link in a message); POST unsubscribes. The POST needs no
 cookie and no form token (mail clients send ``List-Unsubscribe=One-Click``
 from their servers), so it is exempt from CSRF: the signed token is the
@@ -23,14 +23,15 @@ from werkzeug.exceptions import HTTPException
 from cabos.contacts.models import Contact, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content import current_library
+from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
+from cabos.intent import hooks as intent_hooks
 from cabos.nurture import doubt, handoff
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
 from cabos.nurture.models import OutboxMessage
 from cabos.nurture.outbox import suppress
 from cabos.nurture.sequences import nurture_of
-from cabos.site.public import site_url
 from cabos.tracking.bots import is_bot
 from cabos.tracking.identity import identify
 from cabos.tracking.models import Event
@@ -99,10 +100,14 @@ def click(token: str) -> Response:
             now = utcnow()
             visitor_id = current_visitor_id(create=True)
             identify(session, visitor_id, contact, via="email_click", now=now)
+            doc = current_library().articles.get(slug) if kind == "article" and slug else None
             session.add(Event(type="email_click", occurred_at=now, contact_id=contact.id, visitor_id=visitor_id,
-                              content_kind=kind, content_slug=slug,
+                              content_kind=kind, content_slug=slug, stage=doc.stage if doc else None,
+                              problems=list(doc.problems) if doc else [],
                               data={"outbox": row.id, "sequence": row.sequence, "step": row.step,
                                     "email": row.email, "url": found.url[:1000]}))
+            session.flush()
+            intent_hooks.after_event(session, contact.id, now)  # the click (and the stitched visits) count now
             session.commit()
     response = _private(redirect(target, 302))  # type: ignore[arg-type]
     response.headers["Referrer-Policy"] = "same-origin"  # the token never leaves for another site
@@ -126,7 +131,7 @@ def unsubscribe(token: str) -> Response:
     if contact is None or not grant.matches(contact.email):
         # Erased (their address stays suppressed), or the id now belongs to someone else.
         return _page("done")
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (a link scanner's probe) only look
         suppressed = session.get(Suppression, email_hash(contact.email)) is not None
         return _page("done" if suppressed else "confirm", token=token)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"

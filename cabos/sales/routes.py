@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 
 from cabos.contacts.capture import clean_text
 from cabos.contacts.models import Contact
-from cabos.content import current_library
+from cabos.content import Library, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import current_state
 from cabos.intent.rules import current_rules
@@ -48,6 +48,11 @@ def problem_names() -> dict[str, str]:
     return {slug: p.name for slug, p in current_library().problems.items()}
 
 
+def _field_labels(library: Library) -> dict[str, str]:
+    """The question each guide form asked, by the answer's stored key ("referencias" → its label)."""
+    return {f.name: f.label for guide in library.guides.values() for f in guide.form_fields if f.label}
+
+
 @staff_required("sales", "marketer")
 def queue_page() -> str:
     user = current_staff()
@@ -65,7 +70,7 @@ def queue_csv() -> Response:
     filters = queue.Filters.from_args(request.args, may_pick_assignee=user.role != "sales")
     found = queue.all_rows(get_session(), user, filters, current_rules(), now())
     stamp = now().strftime("%Y%m%d-%H%M")
-    return Response(queue.to_csv(found, problem_names()), mimetype="text/csv", headers={
+    return Response(queue.to_csv(found, problem_names()), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="cabos-queue-{stamp}.csv"'})
 
 
@@ -171,7 +176,7 @@ def render_contact(contact: Contact, status: int = 200, note: dict[str, Any] | N
         outcome_form=outcome_form or {}, error=error, activity_kinds=activities.KINDS, booking=booking,
         tel=tel_href(contact.phone) if contact.phone else "", account=account, place_choices=place_choices,
         threshold=rules.threshold, today=sla.local_today(moment, current_app.config),
-        title_of=lambda e: trail.title(e, library))
+        title_of=lambda e: trail.title(e, library), field_labels=_field_labels(library))
     return body, status
 
 
