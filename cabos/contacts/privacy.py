@@ -66,7 +66,7 @@ NOT_PERSONAL: dict[str, str] = {
                        "`updated_at`",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
                    "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
-                   "`last_login_at`",
+                   "`last_login_at`, `booking_url` (their meeting page, offered to contacts)",
     "api_tokens": "staff API tokens: `id`, `user_id` (a staff user), `name`, `token_hash` (SHA-256; the token is "
                   "never stored), `created_at`, `last_used_at`, `revoked_at`",
     "dashboard_content_days": "per `day`, `content_kind` and `content_slug`: `readings`, how many were read to the "
