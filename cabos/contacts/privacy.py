@@ -45,6 +45,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "pending_submissions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.

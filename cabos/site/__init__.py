@@ -13,7 +13,7 @@ from cabos import config as settings
 from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
-from cabos.site import errors, forms, guides, health, i18n, inputs, limits, media, public, security
+from cabos.site import confirmations, errors, forms, guides, health, i18n, inputs, limits, media, public, security
 from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     forms.init_app(app)
     limits.init_app(app)
     guides.init_app(app)
+    confirmations.init_app(app)
     tracking.init_app(app)
     intent_hooks.init_app(app)
     staff.init_app(app)

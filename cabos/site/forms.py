@@ -170,6 +170,15 @@ class ResendForm(PublicForm):
             raise ValidationError(_("This does not look like an email address: check it for typos."))
 
 
+# What browsers may fill in for the built-in fields (HTML's autocomplete tokens); custom ones get none.
+AUTOCOMPLETE = {"name": "name", "email": "email", "company": "organization", "role": "organization-title",
+                "country": "country-name"}
+
+
+def autocomplete_for(field_name: str) -> str | None:
+    return AUTOCOMPLETE.get(field_name.removeprefix("f_"))
+
+
 def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
     return render_template("error.html", code=400, name="CSRF", description=_(
         "This form has expired or was sent from another page. Reload the page and send it again.")), 400
@@ -179,3 +188,4 @@ def init_app(app: Flask) -> None:
     """CSRF on every form post of the site (APIs with their own auth opt out with ``csrf.exempt``)."""
     app.extensions["cabos.csrf"] = CSRFProtect(app)
     app.register_error_handler(CSRFError, _csrf_failed)
+    app.jinja_env.globals["autocomplete_for"] = autocomplete_for
