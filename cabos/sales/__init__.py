@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from cabos.sales import account_routes, api, labels, routes, webhooks
+from cabos.sales import account_routes, api, crm, labels, routes, webhooks
+from cabos.sales.crm.mapping import CrmExtension
 from cabos.sales.policyfile import PolicyExtension
 
 
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     routes.init_app(app)
     api.init_app(app)
     account_routes.init_app(app)
+    crm.init_app(app)
     # `cabos worker` (and `cabos serve --dev`) deliver the sales outbox after each nurture tick.
     app.extensions.setdefault("cabos.worker_jobs", {})["sales-deliveries"] = webhooks.worker_job
 
@@ -24,3 +26,8 @@ def init_app(app: Flask) -> None:
 def content_extension() -> PolicyExtension:
     """The content-loader extension that checks site.yml's ``sales:`` section (`cabos check`, reloads)."""
     return PolicyExtension()
+
+
+def crm_extension() -> CrmExtension:
+    """The content-loader extension that checks content/crm.yml and reads it into ``sections['crm']``."""
+    return crm.content_extension()

@@ -1,7 +1,7 @@
 """sales: notes and next steps, accounts by email domain, contact phone, booking links, overdue alerts
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 11:53:43.125700
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import cabos.db
 
-revision: str = '0011'
-down_revision: str | Sequence[str] | None = '0010'
+revision: str = '0012'
+down_revision: str | Sequence[str] | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
