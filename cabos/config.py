@@ -51,6 +51,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting("MAIL_FROM", "cabos@localhost", "From address of every email cabos sends."),
     Setting("MAIL_TIMEOUT", 30, "Seconds before an SMTP connection attempt gives up."),
+    Setting("MAIL_PER_CONNECTION", 100,
+            "Messages a sender delivers over one SMTP connection before it opens a fresh one "
+            "(providers cap it; 1 = a connection per message)."),
+    Setting("MAIL_RATE", 0,
+            "Most messages per second each sender process delivers (0 = as fast as the server takes them). "
+            "Several senders each keep to it: the provider sees their sum."),
     Setting("RATELIMIT_STORAGE_URI", "database",
             "Where rate-limit counters live: `database` (the default: cabos's own database, shared by every "
             "process and instance), a Flask-Limiter storage URI such as `redis://host:6379`, or `memory://` "
