@@ -37,6 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
+    # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
+    # without importing the web layer from below it.
+    app.extensions["cabos.create_app"] = create_app
     content.init_app(app, extensions=content_extensions)
     security.init_app(app)
     health.init_app(app)
