@@ -57,6 +57,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_RATE", 0,
             "Most messages per second each sender process delivers (0 = as fast as the server takes them). "
             "Several senders each keep to it: the provider sees their sum."),
+    Setting("MAIL_SOFT_BOUNCE_LIMIT", 3,
+            "Soft bounces (mailbox full, server busy…) within MAIL_SOFT_BOUNCE_DAYS after which an address "
+            "is suppressed like a hard bounce."),
+    Setting("MAIL_SOFT_BOUNCE_DAYS", 30, "The window, in days, in which soft bounces are counted."),
+    Setting("MAIL_BOUNCE_MAILBOX", None,
+            "The mailbox bounces and complaints arrive in, as a URL: `imaps://user:password@host/INBOX`, "
+            "`imap://…` (STARTTLS when offered), `pop3s://user:password@host` or `pop3://…`. "
+            "The worker reads it every MAIL_BOUNCE_INTERVAL seconds; `cabos mail bounces` reads it now."),
+    Setting("MAIL_BOUNCE_INTERVAL", 300, "Seconds between two readings of MAIL_BOUNCE_MAILBOX by the worker."),
     Setting("RATELIMIT_STORAGE_URI", "database",
             "Where rate-limit counters live: `database` (the default: cabos's own database, shared by every "
             "process and instance), a Flask-Limiter storage URI such as `redis://host:6379`, or `memory://` "

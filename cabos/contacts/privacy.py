@@ -43,6 +43,9 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "mail_messages": {"contact_id": CONTACT},
+    "mail_feedback": {"contact_id": CONTACT},
+    "mail_reviews": {"recipient": EMAIL},
 }
 
 # Kept by ``erase``, and why.

@@ -51,6 +51,7 @@ from cabos.content.library import Library
 from cabos.intent.rules import rules_of
 from cabos.intent.scoring import should_hand_off
 from cabos.intent.store import current_state
+from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Composed, Values, compose, recipient
 from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
 from cabos.nurture.links import click_token, unsubscribe_token
@@ -199,6 +200,7 @@ class Deliverer:
     """
 
     model: Any = None
+    kind = "nurture"  # in the Message-ID map (bounces find their send by it)
     label = "nurture"  # in log lines
     stuck_hint = "see `cabos nurture stuck`"
 
@@ -413,7 +415,10 @@ class Deliverer:
         return row
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        """What else a delivered row leaves behind, in the transaction that marks it sent."""
+        """What else a delivered row leaves behind, in the transaction that marks it sent: its Message-ID's map."""
+        contact_id = session.scalar(select(self.model.contact_id).where(self.model.id == row_id))
+        if contact_id is not None:
+            remember(session, message_id=message_id, contact_id=contact_id, kind=self.kind, ref_id=row_id, now=now)
 
     def _finish(self, row_id: int, status: str, reason: str, error: str = "", **values: Any) -> tuple[str, str]:
         table = self.model
@@ -532,6 +537,8 @@ class Sender(Deliverer):
         row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
                                      OutboxMessage.email, OutboxMessage.data)
                               .where(OutboxMessage.id == row_id)).one()
+        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
+                 sequence=row.sequence, step=row.step)
         session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
             "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
             "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))
