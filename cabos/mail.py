@@ -30,6 +30,10 @@ from flask import Flask, current_app
 log = logging.getLogger("cabos.mail")
 
 
+# The header a provider hands back in its webhooks (see cabos.nurture.bounces.webhooks).
+PROVIDER_HEADERS = {"postmark": "X-PM-Metadata-cabos-message-id", "brevo": "X-Mailin-custom"}
+
+
 class MailError(Exception):
     """Sending failed; ``temporary`` says whether trying again later may work."""
 
@@ -302,7 +306,12 @@ def prepare(message: EmailMessage, app: Flask | None = None) -> str:
     if message["Message-ID"] is None:
         domain = str(message["From"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
         message["Message-ID"] = make_msgid(domain=domain)
-    return str(message["Message-ID"])
+    message_id = str(message["Message-ID"])
+    # Providers that replace the Message-ID hand back a header of theirs in their bounce webhooks.
+    header = PROVIDER_HEADERS.get(str(app.config.get("MAIL_PROVIDER") or "").lower())
+    if header and message[header] is None:
+        message[header] = message_id
+    return message_id
 
 
 def connection(app: Flask | None = None) -> Connection:

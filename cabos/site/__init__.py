@@ -20,6 +20,7 @@ from cabos import sales, staff
 from cabos import nurture
 from cabos.nurture import routes as nurture_routes
 from cabos.nurture.bounces import cli as bounces_cli
+from cabos.nurture.bounces import routes as bounces_routes
 from cabos import dashboard
 
 
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     sales.init_app(app)
     nurture_routes.init_app(app)
     bounces_cli.init_app(app)
+    bounces_routes.init_app(app)
     dashboard.init_app(app)
     return app
 
