@@ -90,6 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
             "process and instance), a Flask-Limiter storage URI such as `redis://host:6379`, or `memory://` "
             "(per process: each gunicorn worker counts on its own)."),
     Setting("FORM_RATE_LIMIT", "10 per minute", "Lead-form posts allowed per client IP."),
+    Setting("MAIL_PER_RECIPIENT_LIMIT", "3 per hour",
+            "Emails the public forms may send to one address (guide links, confirmations), whatever the IPs "
+            "posting: further posts are answered as usual and send nothing."),
+    Setting("CONFIRM_LINK_MAX_AGE", 2 * 24 * 3600,
+            "Seconds an emailed confirmation link (answers for an address already known, newsletter "
+            "opt-in) stays valid (default 2 days)."),
     Setting("LOG_FORMAT", "text",
             "`text` for people, `json` for one JSON line per request and per log record "
             "(method, path, status, ms; never query strings, IPs or cookies)."),

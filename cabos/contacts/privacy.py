@@ -46,6 +46,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "mail_messages": {"contact_id": CONTACT},
     "mail_feedback": {"contact_id": CONTACT},
     "mail_reviews": {"recipient": EMAIL},
+    "pending_submissions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
