@@ -22,6 +22,7 @@ from cabos.staff.cli import users_group
 from cabos.sales.cli import sales_group
 from cabos.nurture.cli import nurture_group, worker_command
 from cabos.site.guide_mail import mail_group, start_in_background
+from cabos.site.previews import preview_command
 
 
 def _create_app(*_args: object) -> object:
@@ -48,6 +49,7 @@ cli.add_command(sales_group)
 cli.add_command(nurture_group)
 cli.add_command(worker_command)
 cli.add_command(mail_group)
+cli.add_command(preview_command)
 
 
 @cli.group("db")

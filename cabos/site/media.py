@@ -18,9 +18,19 @@ YEAR = 365 * 24 * 3600
 
 
 def media(rel: str) -> Response:
-    found = current_library().media.get(rel)
+    lib = current_library()
+    found = lib.media.get(rel)
     if found is None:
-        abort(404)
+        # A draft's image: only for whoever has its hash, i.e. the preview page.
+        found = lib.preview_media.get(rel)
+        if found is None or request.args.get("v") != found.version:
+            abort(404)
+        response = send_file(found.path, mimetype=found.mimetype, etag=found.version, conditional=True)
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+        if found.mimetype == "image/svg+xml":
+            response.headers["Content-Security-Policy"] = SVG_POLICY
+        return response
     current = request.args.get("v") == found.version
     response = send_file(found.path, mimetype=found.mimetype, etag=found.version, conditional=True,
                          max_age=YEAR if current else 300)

@@ -41,6 +41,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "nurture_staff.decide": frozenset({"admin", "marketer"}),
     "nurture_staff.decide_guide": frozenset({"admin", "marketer"}),
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
+    "previews.content": frozenset({"admin", "marketer"}),
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
 OPEN = {"staff.login": "the sign-in form", "staff.logout": "signing out needs no session (CSRF still applies)",
