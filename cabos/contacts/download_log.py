@@ -6,6 +6,11 @@ process writes what is left when it exits). With EVENT_FLUSH_SECONDS = 0 the
 event is written within the request instead. At write time each record is
 checked against its contact: a contact erased or whose address changed since
 the link was made gets no event (the link carried a hash of that address).
+
+``after_write(session, contact_ids, now)`` (intent scoring hooks in there) runs
+in the transaction that writes the batch, so a stored download never sits next
+to a stale score. If it fails, the downloads are written without it (scoring
+catches up on the next event or ``cabos intent recompute``): nothing is lost.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
 from cabos.db import Database, utcnow
@@ -56,6 +63,7 @@ class DownloadLog:
         self.interval = interval
         self.max_batch = max_batch
         self._pending: list[Download] = []
+        self.after_write: Callable[[Session, set[int], datetime], None] | None = None
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._wake = threading.Event()
@@ -89,13 +97,13 @@ class DownloadLog:
             if not batch:
                 return 0
             try:
-                with self.database.session() as session:
-                    ids = {d.contact_id for d in batch}
-                    emails = dict(session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(ids))).all())
-                    rows = [_row(d) for d in batch
-                            if d.contact_id in emails and email_hash(emails[d.contact_id]) == d.email_hash]
-                    if rows:
-                        session.execute(insert(Event), rows)
+                try:
+                    rows = self._write(batch, self.after_write)
+                except Exception:
+                    if self.after_write is None:
+                        raise
+                    log.exception("rescoring after %d downloads failed; writing them without it", len(batch))
+                    rows = self._write(batch, None)
             except SQLAlchemyError:
                 log.exception("could not write %d download events; keeping them for the next try", len(batch))
                 with self._lock:
@@ -104,6 +112,19 @@ class DownloadLog:
             if len(rows) < len(batch):
                 log.info("%d downloads by contacts since erased or changed: not recorded", len(batch) - len(rows))
             return len(rows)
+
+    def _write(self, batch: list[Download], after: Callable[[Session, set[int], datetime], None] | None
+               ) -> list[dict[str, Any]]:
+        with self.database.session() as session:
+            ids = {d.contact_id for d in batch}
+            emails = dict(session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(ids))).all())
+            rows = [_row(d) for d in batch
+                    if d.contact_id in emails and email_hash(emails[d.contact_id]) == d.email_hash]
+            if rows:
+                session.execute(insert(Event), rows)
+                if after is not None:
+                    after(session, {r["contact_id"] for r in rows}, max(r["occurred_at"] for r in rows))
+        return rows
 
     def close(self) -> None:
         """Stop the flusher and write what is left."""

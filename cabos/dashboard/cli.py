@@ -52,7 +52,7 @@ def demo_command(force: bool, if_empty: bool, days: int, people: int, seed: int)
         return
     click.echo(f"cabos demo: simulating {days} days of {people} readers (this takes a little while)…")
     try:
-        summary = demo.run(app, days=days, people=people, seed=seed, force=force)
+        summary = demo.run(app, app.extensions["cabos.create_app"], days=days, people=people, seed=seed, force=force)
     except demo.DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     revenue = summary.revenue_cents / 100

@@ -14,7 +14,9 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -27,17 +29,17 @@ from cabos.staff import accounts
 
 ADMIN_EMAIL = "admin@example.com"
 
+AppFactory = Callable[[dict[str, Any]], Flask]
+
 
 class DemoRefused(Exception):
     """The database already holds contacts: a demo would mix with real data."""
 
 
-def demo_app(app: Flask, mail_folder: str) -> Flask:
+def demo_app(app: Flask, make_app: AppFactory, mail_folder: str) -> Flask:
     """An app on the same database and content, made for simulation: beacons written at once, no rate limits
     (every simulated browser comes from the test client), mail written to a scratch folder."""
-    from cabos.site import create_app
-
-    return create_app({
+    return make_app({
         "DATABASE_URL": app.config["DATABASE_URL"], "CONTENT_DIR": app.config["CONTENT_DIR"],
         "SECRET_KEY": app.config["SECRET_KEY"], "SITE_URL": app.config.get("SITE_URL"),
         "PDF_CACHE_DIR": app.config.get("PDF_CACHE_DIR"), "TRACKING_FLUSH_MS": 0,
@@ -72,16 +74,20 @@ def has_contacts(app: Flask) -> bool:
         return session.scalar(select(func.count()).select_from(Contact)) > 0
 
 
-def run(app: Flask, days: int = 180, people: int = 240, seed: int = 7, force: bool = False,
+def run(app: Flask, make_app: AppFactory, days: int = 180, people: int = 240, seed: int = 7, force: bool = False,
         now: datetime | None = None) -> Summary:
-    """Fill the database with ``days`` of simulated history ending ``now``; refuse if it has contacts."""
+    """Fill the database with ``days`` of simulated history ending ``now``; refuse if it has contacts.
+
+    ``make_app`` is the site's app factory (``cabos.site.create_app``), passed in by the caller:
+    the demo drives the whole site but, like the rest of the dashboard, never imports it.
+    """
     started = time.perf_counter()
     if has_contacts(app) and not force:
         raise DemoRefused("the database already has contacts; `cabos demo --force` adds the demo history anyway")
     end = now or datetime.now(UTC)
     start = end - timedelta(days=days)
     with tempfile.TemporaryDirectory(prefix="cabos-demo-mail-") as mail_folder:
-        sim_app = demo_app(app, mail_folder)
+        sim_app = demo_app(app, make_app, mail_folder)
         # No app context around the run: each simulated request must get its own (and its own ``g``).
         with sim_app.app_context():
             library = sim_app.extensions["cabos.content"].current()

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from cabos import db
 from cabos.contacts.models import Contact
 from cabos.content import Document, Library
+from cabos.content.urls import document_url, site_url
 from cabos.intent import store as intent_store
 from cabos.nurture import tick
 from cabos.nurture.links import click_token
@@ -34,7 +35,6 @@ from cabos.nurture.routes import written_targets
 from cabos.sales.models import Handoff
 from cabos.sales.outcomes import OutcomeError, OutcomeInput, record_outcome
 from cabos.sales.policy import policy_of
-from cabos.site.public import PageCache, document_url, site_url
 from cabos.staff.models import StaffUser
 from cabos.tracking import tokens
 
@@ -255,18 +255,18 @@ class Simulation:
                                headers={"Origin": "http://localhost"})
 
     def _fresh_page_tokens(self) -> None:
-        """Start a new page cache when page tokens change period.
+        """Empty the page cache when page tokens change period.
 
         Public pages are cached with their page token but the cache key does not carry
         ``tokens.token_epoch()``, so a process living longer than
         TRACKING_VIEW_TOKEN_MAX_AGE would serve tokens the beacon endpoint refuses; months
-        pass in minutes here, so the demo starts a fresh cache at each token period.
+        pass in minutes here, so the demo empties the cache at each token period.
         """
         with self.app.app_context():
             epoch = tokens.token_epoch()
         if epoch != self._epoch:
             self._epoch = epoch
-            self.app.extensions["cabos.page_cache"] = PageCache()
+            self.app.extensions["cabos.page_cache"].clear()
 
     def fill_form(self, person: Person, guide: Document) -> None:
         """The guide's lead form, as a person fills it in; then the download link from the thanks page."""

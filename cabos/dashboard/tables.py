@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
 
+from cabos import formats
 from cabos.content import Library
 from cabos.dashboard import display
 from cabos.dashboard.attribution import METHODS
@@ -32,8 +32,9 @@ def title_of(library: Library, kind: str, key: str) -> str:
     return key
 
 
-def _money(cents: float) -> str:
-    return f"{cents / 100:.2f}"
+def _money(cents: float) -> Decimal:
+    """Currency units as a number the spreadsheet can add up (written in the locale's dialect)."""
+    return (Decimal(round(cents)) / 100).quantize(Decimal("0.01"))
 
 
 def funnel(report: Report, library: Library) -> Table:
@@ -51,7 +52,7 @@ def series(report: Report, library: Library) -> Table:
     keys = ("visitors", "engaged", "identified", "purchase", "handed_off", "won")
     head = [_("From"), _("To"), *[display.label(display.SERIES_LABELS, k) for k in keys],
             _("Revenue (%(currency)s)", currency=report.funnel.currency)]
-    rows = [[p.start.isoformat(), p.end.isoformat(), *[p.values[k] for k in keys], _money(p.values["revenue"])]
+    rows = [[p.start, p.end, *[p.values[k] for k in keys], _money(p.values["revenue"])]
             for p in report.series]
     return head, rows
 
@@ -180,23 +181,7 @@ TABLES: dict[str, Callable[[Report, Library], Table]] = {
     "sent-back-by-problem": closed_loop_problem,
 }
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading '."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
 def to_csv(table: Table) -> str:
+    """The table as the locale's spreadsheet opens it (see ``formats.csv_text``)."""
     head, rows = table
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([cell(h) for h in head])
-    for row in rows:
-        writer.writerow([cell(v) for v in row])
-    return buffer.getvalue()
+    return formats.csv_text(head, rows)

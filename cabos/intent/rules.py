@@ -73,6 +73,7 @@ class Rules:
     fit_rules: tuple[FitRule, ...]
     grade_thresholds: tuple[tuple[str, float], ...]  # (A, 65), (B, 40), (C, 20)
     handoff_min_grade: str
+    click_share: float = 0.1  # an email click on a link to a piece: this share of a full read of it
     max_score: float = math.inf
     source: str = "defaults"
     version: str = field(default="", compare=False)
@@ -89,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "half_life_days": 14.0,
     "full_read_seconds": 180.0,
     "download_share": 1.0,
+    "click_share": 0.1,
     "threshold": 20.0,
     "evidence_days": 14.0,
     "evidence_min_readings": 1,
@@ -136,6 +138,7 @@ def _digest(rules: Rules) -> str:
     """A stable fingerprint of what the rules decide (same rules, same digest, in any process)."""
     canonical = {
         "weights": sorted(rules.stage_weights.items()), "curve": rules.curve, "download": rules.download_share,
+        "click": rules.click_share,
         "half_life": rules.half_life_days, "threshold": rules.threshold,
         "signals": sorted((k, s.points, s.evidence) for k, s in rules.signals.items()),
         "evidence": [sorted(rules.evidence_stages), rules.evidence_days, rules.evidence_min_readings,

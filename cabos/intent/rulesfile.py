@@ -94,10 +94,11 @@ def parse_rules(data: Any, library: Library, c: Checker) -> Rules:
     top = c.mapping(data, (), TOP)
     stages = library.site.stage_slugs
     weights = _stage_weights(top.get("stages"), stages, c)
-    eng = c.mapping(top.get("engagement"), ("engagement",), ("full_read_seconds", "curve", "download"))
+    eng = c.mapping(top.get("engagement"), ("engagement",), ("full_read_seconds", "curve", "download", "email_click"))
     full = c.number(eng, "full_read_seconds", ("engagement",), DEFAULTS["full_read_seconds"], above=0)
     curve = _curve(eng.get("curve"), full, c) if "curve" in eng else _scaled_default_curve(full)
     download = c.number(eng, "download", ("engagement",), DEFAULTS["download_share"], low=0, high=10)
+    click = c.number(eng, "email_click", ("engagement",), DEFAULTS["click_share"], low=0, high=1)
     half_life = c.number(top, "half_life_days", (), DEFAULTS["half_life_days"], above=0)
     signals = _signals(top.get("signals"), library, c)
 
@@ -129,7 +130,7 @@ def parse_rules(data: Any, library: Library, c: Checker) -> Rules:
     explicit = {"threshold": isinstance(given, (int, float)) and not isinstance(given, bool), "grades": "grades" in fit}
     rules = finish_rules(Rules(
         stage_weights=MappingProxyType(weights), stages=stages, full_read_seconds=full, curve=curve,
-        download_share=download, half_life_days=half_life, signals=MappingProxyType(signals),
+        download_share=download, click_share=click, half_life_days=half_life, signals=MappingProxyType(signals),
         threshold=threshold, evidence_stages=ev_stages, evidence_days=ev_days, evidence_min_readings=ev_min,
         evidence_min_share=ev_share, fit_rules=fit_rules, grade_thresholds=grades, handoff_min_grade=min_grade,
     ), library, c.file)

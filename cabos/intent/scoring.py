@@ -42,7 +42,7 @@ from typing import Any
 
 from cabos.intent.rules import GRADES, FitRule, Rules, fold
 
-SCORED_TYPES = ("reading", "download", "form_submit")
+SCORED_TYPES = ("reading", "download", "form_submit", "email_click")
 DAY = 86400.0
 INFORMATION, PURCHASE = "information", "purchase"
 
@@ -161,6 +161,10 @@ def contribution(reading: Reading, rules: Rules) -> tuple[float, float, float, b
         share = rules.download_share
     elif kind == "form_submit":
         share = 0.0  # a form is a hand-raiser only when it is a signal
+    elif kind == "email_click":
+        if not reading.content_slug:
+            return 0.0, 0.0, 0.0, False  # a link to no piece of ours says nothing about a problem
+        share = rules.click_share
     else:
         return 0.0, 0.0, 0.0, False
     page = reading.content_kind == "page"
@@ -168,7 +172,7 @@ def contribution(reading: Reading, rules: Rules) -> tuple[float, float, float, b
     points = signal.points if signal is not None else 0.0
     # Recent purchase evidence: a real read of an evidence-stage item, or a signal marked evidence.
     evidence = (signal is not None and signal.evidence) or (
-        kind != "form_submit" and not page and share > 0 and share >= rules.evidence_min_share
+        kind not in ("form_submit", "email_click") and not page and share > 0 and share >= rules.evidence_min_share
         and reading.stage in rules.evidence_stages)
     return weight * share + points, share, points, evidence
 

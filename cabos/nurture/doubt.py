@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from cabos.contacts.models import Contact
 from cabos.db import get_session, utcnow
+from cabos.nurture.models import GuideMail
 from cabos.nurture.outbox import resolve, stuck
-from cabos.site.models import GuideMail
 from cabos.staff.auth import staff_required
 from cabos.staff.sections import add_section
 

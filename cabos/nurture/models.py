@@ -11,6 +11,11 @@ unique key): the decision taken for that step (queued, skipped, cancelled) and,
 for a send, its delivery (claimed, sending, sent, failed, unknown). It stores
 references (email slug, the article chosen for the contact), never the rendered
 message: a message is rendered when it is sent, and again on demand.
+
+``guide_mails`` is the other queue of emails the worker delivers through the same
+states: the guide link emails the site's lead form asks for (``cabos.site.guide_mail``
+writes and renders them; the table lives here, below the site, so the staff page of
+sends in doubt can list them without knowing the web layer).
 """
 
 from __future__ import annotations
@@ -103,3 +108,25 @@ class Cursor(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GuideMail(Delivery, Base):
+    """One guide link email to send (after the lead form, or a fresh link asked for), and its delivery.
+
+    The request only writes this row; the worker (or ``cabos mail deliver``) sends it, at most
+    once, through the same states as the nurture outbox: queued → claimed → sending → sent |
+    failed | queued (retry) | unknown. It stores references (contact, guide), never the message:
+    the link is signed and the email rendered when it is sent.
+    """
+
+    __tablename__ = "guide_mails"
+    __table_args__ = (
+        Index("ix_guide_mails_ready", "status", "next_attempt_at"),
+        Index("ix_guide_mails_contact", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    guide: Mapped[str] = mapped_column(String(200))  # the guide's slug
+    kind: Mapped[str] = mapped_column(String(16), default="form")  # form | resend
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,14 +23,15 @@ from werkzeug.exceptions import HTTPException
 from cabos.contacts.models import Contact, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content import current_library
+from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
+from cabos.intent import hooks as intent_hooks
 from cabos.nurture import doubt, handoff, pages
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
 from cabos.nurture.models import OutboxMessage
 from cabos.nurture.outbox import suppress
 from cabos.nurture.sequences import nurture_of
-from cabos.site.public import site_url
 from cabos.tracking.bots import is_bot
 from cabos.tracking.identity import identify
 from cabos.tracking.models import Event
@@ -99,10 +100,14 @@ def click(token: str) -> Response:
             now = utcnow()
             visitor_id = current_visitor_id(create=True)
             identify(session, visitor_id, contact, via="email_click", now=now)
+            doc = current_library().articles.get(slug) if kind == "article" and slug else None
             session.add(Event(type="email_click", occurred_at=now, contact_id=contact.id, visitor_id=visitor_id,
-                              content_kind=kind, content_slug=slug,
+                              content_kind=kind, content_slug=slug, stage=doc.stage if doc else None,
+                              problems=list(doc.problems) if doc else [],
                               data={"outbox": row.id, "sequence": row.sequence, "step": row.step,
                                     "email": row.email, "url": found.url[:1000]}))
+            session.flush()
+            intent_hooks.after_event(session, contact.id, now)  # the click (and the stitched visits) count now
             session.commit()
     response = _private(redirect(target, 302))  # type: ignore[arg-type]
     response.headers["Referrer-Policy"] = "same-origin"  # the token never leaves for another site

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from cabos import formats
+
 WIDTH = 520
 LABEL_W = 200
 ROW_H = 26
@@ -32,10 +34,10 @@ def interest_chart(rows: Sequence[tuple[str, float]], title: str, top: int = 3, 
         width = max(2.0, bar_room * value / peak)
         cls = "bar top" if i < top else "bar"
         parts.append(
-            f'<g><title>{escape(name)}: {value:.1f}</title>'
+            f'<g><title>{escape(name)}: {escape(formats.number(value, 1))}</title>'
             f'<text x="{LABEL_W - 8}" y="{y + BAR_H - 3}" text-anchor="end">{escape(_short(name))}</text>'
             f'<rect class="{cls}" x="{LABEL_W}" y="{y}" width="{width:.1f}" height="{BAR_H}" rx="3"/>'
-            f'<text class="value" x="{LABEL_W + width + 6:.1f}" y="{y + BAR_H - 3}">{value:.1f}</text></g>')
+            f'<text class="value" x="{LABEL_W + width + 6:.1f}" y="{y + BAR_H - 3}">{escape(formats.number(value, 1))}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -30,7 +30,9 @@ SCHEMAS: dict[str, Any] = {
         "assigned_to": {"type": ["integer", "null"], "description": "Staff user id."},
         "status": {"type": "string", "enum": list(STATUSES)}, "reason": {"type": "string"},
         "created_at": _TIME, "due_at": {**_TIME, "description": "First-response deadline (working hours)."},
-        "grade": {"type": ["string", "null"]}, "score": {"type": "number"}, "top_problem": {"type": ["string", "null"]},
+        "grade": {"type": ["string", "null"]}, "score": {"type": "number", "description": "intent score at handoff time (same as score_at_handoff)"},
+        "score_at_handoff": {"type": "number", "description": "intent score when the contact was handed off"},
+        "top_problem": {"type": ["string", "null"]},
         "first_response_at": _NTIME, "outcome_reason": {"type": ["string", "null"]},
         "revenue_cents": {"type": ["integer", "null"]}, "currency": {"type": ["string", "null"]},
         "won_on": {"type": ["string", "null"], "format": "date"}, "closed_at": _NTIME}},
@@ -44,7 +46,7 @@ SCHEMAS: dict[str, Any] = {
     "Brief": {"type": "object", "description": "Mode, grade, top problems with their readings and questions, "
               "downloads, the switch to purchase mode and the latest touch.", "properties": {
                   "mode": {"type": ["string", "null"]}, "grade": {"type": ["string", "null"]},
-                  "score": {"type": "number"}, "problems": {"type": "array", "items": {"type": "object"}},
+                  "score": {"type": "number", "description": "intent score now, decay applied"}, "problems": {"type": "array", "items": {"type": "object"}},
                   "downloads": {"type": "array", "items": {"type": "object"}},
                   "purchase_mode": {"type": ["object", "null"]}, "latest_touch": {"type": "object"}}},
     "OutcomeInput": {"type": "object", "required": ["kind"], "additionalProperties": False, "properties": {

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
 from cabos.content import current_library
+from cabos.intent import hooks as intent_hooks
 from cabos.sales import webhooks
 from cabos.sales.models import CLOSED, Handoff, HandoffOutcome
 from cabos.sales.policy import policy_of
@@ -109,6 +110,7 @@ def record_outcome(session: Session, handoff: Handoff, data: OutcomeInput, by: S
                           if data.won_on else None)
     session.add(Event(type="outcome", occurred_at=now, contact_id=handoff.contact_id, data=event_data))
     session.flush()
+    intent_hooks.after_event(session, handoff.contact_id, now)  # an outcome can end purchase mode
     contact = session.get(Contact, handoff.contact_id)
     if contact is not None:
         webhooks.enqueue(session, "handoff.outcome", handoff, contact, now,

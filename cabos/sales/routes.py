@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 
 from cabos.contacts.capture import clean_text
 from cabos.contacts.models import Contact
-from cabos.content import current_library
+from cabos.content import Library, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import current_state
 from cabos.intent.rules import current_rules
@@ -45,6 +45,11 @@ def problem_names() -> dict[str, str]:
     return {slug: p.name for slug, p in current_library().problems.items()}
 
 
+def _field_labels(library: Library) -> dict[str, str]:
+    """The question each guide form asked, by the answer's stored key ("referencias" → its label)."""
+    return {f.name: f.label for guide in library.guides.values() for f in guide.form_fields if f.label}
+
+
 @staff_required("sales", "marketer")
 def queue_page() -> str:
     user = current_staff()
@@ -61,7 +66,7 @@ def queue_csv() -> Response:
     filters = queue.Filters.from_args(request.args, may_pick_assignee=user.role != "sales")
     found = queue.all_rows(get_session(), user, filters, current_rules(), now())
     stamp = now().strftime("%Y%m%d-%H%M")
-    return Response(queue.to_csv(found, problem_names()), mimetype="text/csv", headers={
+    return Response(queue.to_csv(found, problem_names()), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="cabos-queue-{stamp}.csv"'})
 
 
@@ -147,7 +152,7 @@ def contact_page(contact_id: int) -> str:
         forms=_outcome_forms(current), assign_form=assign_form, library=library, depth_bar=depth_bar,
         handoff_form=ActionForm(formdata=None) if user.role in ("admin", "marketer") and
         (current is None or not current.is_open) else None,
-        title_of=lambda e: trail.title(e, library))
+        title_of=lambda e: trail.title(e, library), field_labels=_field_labels(library))
 
 
 @staff_required("sales")

@@ -82,6 +82,7 @@ def handoff_json(handoff: Handoff) -> dict[str, Any]:
     return {"id": handoff.id, "contact_id": handoff.contact_id, "assigned_to": handoff.assigned_to,
             "status": handoff.status, "reason": handoff.reason, "created_at": handoff.created_at.isoformat(),
             "due_at": handoff.due_at.isoformat(), "grade": handoff.grade, "score": handoff.score,
+            "score_at_handoff": handoff.score,
             "top_problem": handoff.top_problem,
             "first_response_at": handoff.first_response_at.isoformat() if handoff.first_response_at else None,
             "outcome_reason": handoff.outcome_reason or None, "revenue_cents": handoff.revenue_cents,

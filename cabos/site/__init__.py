@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from cabos import config as settings
-from cabos import content, db, intent, mail
+from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
 from cabos.site import errors, forms, guides, health, i18n, limits, media, previews, public, security
@@ -37,10 +37,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
+    # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
+    # without importing the web layer from below it.
+    app.extensions["cabos.create_app"] = create_app
     content.init_app(app, extensions=content_extensions)
     security.init_app(app)
     health.init_app(app)
     i18n.init_app(app)
+    formats.init_app(app)
     errors.init_app(app)
     public.init_app(app)
     media.init_app(app)

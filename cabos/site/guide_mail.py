@@ -31,10 +31,9 @@ from cabos.content.library import Library
 from cabos.content.model import Document
 from cabos.db import session_scope, utcnow
 from cabos.nurture.emails import recipient
-from cabos.nurture.models import QUEUED, SKIPPED
+from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.site.download_links import make_token
-from cabos.site.models import GuideMail
 
 log = logging.getLogger("cabos.guides")
 

@@ -24,10 +24,10 @@ from cabos.contacts.models import Contact
 from cabos.intent import hooks as intent_hooks
 from cabos.content import Document, current_library
 from cabos.content.pdf import guide_pdf
+from cabos.content.urls import site_url
 from cabos.db import database, get_session, utcnow
 from cabos.site import fast_download, forms, guide_mail, limits
 from cabos.site.download_links import Grant, LinkError, is_token_shaped, make_token, read_token
-from cabos.site.public import site_url
 from cabos.tracking.visitors import current_visitor_id
 
 log = logging.getLogger("cabos.guides")

@@ -1,14 +1,16 @@
-"""Tables the site itself owns: rate-limit counters shared by every process and instance; guide link emails."""
+"""Tables the site itself owns: rate-limit counters shared by every process and instance.
+
+(The guide link emails' queue, ``GuideMail``, lives in ``cabos.nurture.models`` beside the outbox: the
+worker delivers both, and the staff page of sends in doubt lists both.)
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cabos.db import Base, utcnow
-from cabos.nurture.models import Delivery
+from cabos.db import Base
 
 
 class RateLimitCounter(Base):
@@ -23,25 +25,3 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
     expires_at: Mapped[float] = mapped_column(Float, nullable=False, index=True)  # Unix seconds
-
-
-class GuideMail(Delivery, Base):
-    """One guide link email to send (after the lead form, or a fresh link asked for), and its delivery.
-
-    The request only writes this row; the worker (or ``cabos mail deliver``) sends it, at most
-    once, through the same states as the nurture outbox: queued → claimed → sending → sent |
-    failed | queued (retry) | unknown. It stores references (contact, guide), never the message:
-    the link is signed and the email rendered when it is sent.
-    """
-
-    __tablename__ = "guide_mails"
-    __table_args__ = (
-        Index("ix_guide_mails_ready", "status", "next_attempt_at"),
-        Index("ix_guide_mails_contact", "contact_id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    guide: Mapped[str] = mapped_column(String(200))  # the guide's slug
-    kind: Mapped[str] = mapped_column(String(16), default="form")  # form | resend
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

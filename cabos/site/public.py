@@ -15,13 +15,8 @@ from flask_babel import format_date
 from cabos.content import Document, current_library
 from cabos.content.library import Library
 from cabos.content.model import url_words
+from cabos.content.urls import document_url, site_url
 from cabos.tracking.tokens import token_epoch
-
-
-def site_url(path: str = "") -> str:
-    """Absolute URL on the public site (canonical links, feed, sitemap, emails)."""
-    base = current_app.config["SITE_URL"] or current_library().site.base_url
-    return base.rstrip("/") + path
 
 
 class PageCache:
@@ -49,6 +44,10 @@ class PageCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def serve(key: str, render: Callable[[], str], mimetype: str = "text/html") -> Response:
@@ -123,16 +122,6 @@ def robots() -> Response:
 
 def _all_documents(lib: Library) -> list[Document]:
     return [*lib.articles.values(), *lib.guides.values(), *lib.pages.values()]
-
-
-def document_url(doc: Document, external: bool = False) -> str:
-    endpoint = {"article": "public.article", "guide": "guides.landing", "page": "public.page"}[doc.kind]
-    if doc.kind == "guide" and "guides.landing" not in current_app.view_functions:
-        endpoint = "public.home"
-        path = url_for(endpoint)
-    else:
-        path = url_for(endpoint, slug=doc.slug)
-    return site_url(path) if external else path
 
 
 def sitemap() -> Response:

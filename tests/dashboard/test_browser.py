@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cabos.dashboard import demo
+from cabos.site import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,7 +25,7 @@ def content_dir() -> Path:
 
 
 def test_the_dashboard_on_demo_data_draws_its_charts(app, live_server, chromium, tmp_path) -> None:
-    summary = demo.run(app, days=45, people=40, seed=3)
+    summary = demo.run(app, create_app, days=45, people=40, seed=3)
     assert summary.contacts > 5 and summary.page_views > 100
     page = chromium.new_page(viewport={"width": 1280, "height": 900})  # in a context of its own
     try:

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from cabos import formats
 from cabos.dashboard import tables
 from tests.dashboard.conftest import PERIOD
 from tests.dashboard.page import parse
@@ -151,7 +152,7 @@ def test_csv_cells_that_look_like_formulas_are_escaped(staff_client, history, se
         .get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
     assert rows[1][1] == "'=HYPERLINK(\"http://evil.example\",\"x\")"
-    assert [tables.cell(v) for v in ("+1", "-2", "@x", "ok", 3, None)] == ["'+1", "'-2", "'@x", "ok", 3, ""]
+    assert [formats.csv_cell(v) for v in ("+1", "-2", "@x", "ok", 3, None)] == ["'+1", "'-2", "'@x", "ok", "3", ""]
 
 
 def test_the_period_presets_and_custom_dates() -> None:

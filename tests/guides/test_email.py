@@ -26,7 +26,7 @@ from cabos.contacts.privacy import email_hash
 from cabos.db import utcnow
 from cabos.site import guide_mail
 from cabos.site.download_links import read_token
-from cabos.site.models import GuideMail
+from cabos.nurture.models import GuideMail
 from tests.conftest import CABOS, SECRET, SmtpServer, _CollectingHandler, cabos_env
 from tests.guides.conftest import csrf_token, deliver, submit, token_from
 from tests.guides.test_download import _links_in

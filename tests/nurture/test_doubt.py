@@ -121,7 +121,7 @@ def test_a_guide_link_email_in_doubt_is_listed_and_can_be_sent_again(staff_clien
     from sqlalchemy import select
 
     from cabos.site.guide_mail import deliver
-    from cabos.site.models import GuideMail
+    from cabos.nurture.models import GuideMail
 
     contact = add_contact(session, email="luis+guide@example.com", name=HOSTILE)
     guide = next(iter(app.extensions["cabos.content"].library.guides))
