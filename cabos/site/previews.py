@@ -21,8 +21,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from cabos.content import Document, current_library
 from cabos.content.library import Library
+from cabos.content.urls import site_url
 from cabos.db import utcnow
-from cabos.site.public import site_url
 from cabos.staff.auth import staff_required
 from cabos.staff.sections import add_section
 
