@@ -43,6 +43,8 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "crm_links": {"contact_id": CONTACT},
+    "pending_submissions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
@@ -58,6 +60,8 @@ NOT_PERSONAL: dict[str, str] = {
                            "the limit and the client address or sign-in email, the hits (`count`) and when the "
                            "window ends (`expires_at`, the limit's period after it began); expired rows are deleted",
     "tracking_drops": "dropped beacons (`count`) per `day` and `reason` (bot, consent, rate limit…); no identity",
+    "crm_cursors": "how far cabos has read a CRM's deal changes: `crm` (its name), `position` (the CRM's own "
+                   "timestamp), `updated_at`",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "

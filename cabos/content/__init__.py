@@ -80,3 +80,4 @@ def init_app(app: Flask, extensions: tuple[Extension, ...] = ()) -> None:
 
 def current_library() -> Library:
     return current_app.extensions["cabos.content"].current()
+

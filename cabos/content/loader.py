@@ -19,7 +19,7 @@ from typing import Any
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames
+from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames, leaves
 from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.render import Renderer, post_date, slugify, strip_template_tags
@@ -333,9 +333,12 @@ class LibraryLoader:
         issues += site_issues + problem_issues
 
         docs: dict[Kind, list[Document]] = {"article": [], "guide": [], "page": []}
+        real_root = Path(os.path.realpath(root))
         seen: set[str] = set()
         for folder, kind in FOLDERS.items():
             for path in sorted((root / folder).glob("*.md")) if (root / folder).is_dir() else ():
+                if leaves(real_root, path):
+                    continue  # the media scan names it as an error; its text is never read
                 rel = f"{folder}/{path.name}"
                 seen.add(rel)
                 parsed = self._parse(path, rel, kind, site)

@@ -42,6 +42,16 @@ MEDIA_TYPES = {
 MAX_BYTES = 50 * 1024 * 1024  # a larger file is not media a page should carry; it is skipped with a warning
 
 
+LINK_OUT = ("is a symbolic link to something outside the content folder; it is never served or read "
+            "(it could publish any file the site can read): copy the file into the folder instead")
+
+
+def leaves(real_root: Path, path: Path) -> bool:
+    """Whether ``path`` is (or passes through) a symbolic link that ends outside ``real_root``
+    (the content folder, already resolved). A link inside the folder to another file inside it is fine."""
+    return not Path(os.path.realpath(path)).is_relative_to(real_root)
+
+
 @dataclass(frozen=True)
 class MediaFile:
     rel: str  # path inside the content folder, with "/"
@@ -64,14 +74,21 @@ class MediaScanner:
     def scan(self, root: Path) -> tuple[dict[str, MediaFile], list[Issue]]:
         files: dict[str, MediaFile] = {}
         issues: list[Issue] = []
+        real_root = Path(os.path.realpath(root))
         for dirpath, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in dirs + sorted(names):
+                path = Path(dirpath) / name
+                if leaves(real_root, path):
+                    issues.append(Issue("error", path.relative_to(root).as_posix(), LINK_OUT))
             for name in sorted(names):
                 mimetype = MEDIA_TYPES.get(os.path.splitext(name)[1].lower())
                 if mimetype is None or name.startswith("."):
                     continue
                 path = Path(dirpath) / name
                 rel = path.relative_to(root).as_posix()
+                if leaves(real_root, path):
+                    continue
                 try:
                     st = path.stat()
                 except FileNotFoundError:

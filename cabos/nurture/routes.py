@@ -5,7 +5,7 @@
 written in that email (no open redirect). Bots and old links are redirected
 without being recorded.
 
-``/e/u/<token>``: GET shows a confirmation page and changes nothing (link
+``/e/u/<token>``: GET (and HEAD) shows a confirmation page and changes nothing (link
 scanners open every link in a message); POST unsubscribes. The POST needs no
 cookie and no form token (mail clients send ``List-Unsubscribe=One-Click``
 from their servers), so it is exempt from CSRF: the signed token is the
@@ -131,7 +131,7 @@ def unsubscribe(token: str) -> Response:
     if contact is None or not grant.matches(contact.email):
         # Erased (their address stays suppressed), or the id now belongs to someone else.
         return _page("done")
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (a link scanner's probe) only look
         suppressed = session.get(Suppression, email_hash(contact.email)) is not None
         return _page("done" if suppressed else "confirm", token=token)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"

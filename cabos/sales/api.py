@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from cabos.contacts.models import Contact
 from cabos.content import current_library
+from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import current_state
 from cabos.intent.rules import current_rules
@@ -146,7 +147,7 @@ def post_outcome(handoff_id: int) -> Any:
 
 
 def openapi_json() -> Response:
-    return jsonify(document(request.host_url))
+    return jsonify(document(site_url()))
 
 
 def init_app(app: Flask) -> None:

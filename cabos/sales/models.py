@@ -87,11 +87,11 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # 'webhook' | 'email'
+    kind: Mapped[str] = mapped_column(String(16))  # 'webhook' | 'email' | 'crm'
     event: Mapped[str] = mapped_column(String(32))  # 'handoff.created' | 'handoff.outcome'
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    target: Mapped[str] = mapped_column(String(2000))  # URL, or the staff user id for an email
+    target: Mapped[str] = mapped_column(String(2000))  # URL, the staff user id for an email, or the CRM's name
     # Webhooks: the JSON body as of the event (receivers want the moment, not today's view).
     # Emails: nothing; the message is rendered from the handoff when it is sent.
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -103,3 +103,6 @@ class Delivery(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # One row per handoff and CRM ('crm:hubspot:push:12'): two workers, or a backfill run twice,
+    # cannot queue the same push twice. NULL (never colliding) for webhooks and emails.
+    dedupe_key: Mapped[str | None] = mapped_column(String(96), unique=True)

@@ -167,9 +167,13 @@ def _send_email(session: Session, delivery: Delivery, now: datetime, app: Flask)
     return True, None, ""
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
-    """Push the due rows' next attempt forward so no other worker takes them; return their ids."""
-    ids = list(session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+def claim_due(session: Session, now: datetime, limit: int, kinds: tuple[str, ...] = ("webhook", "email")) -> list[int]:
+    """Push the due rows' next attempt forward so no other worker takes them; return their ids.
+
+    ``kinds``: webhooks and emails here; CRM rows are claimed by ``sales.crm.sync``.
+    """
+    ids = list(session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
+                                                         Delivery.kind.in_(kinds))
                                .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)))
     claimed = []
     for delivery_id in ids:

@@ -36,6 +36,8 @@ def safe_next(target: str | None) -> str:
     """Where to go after sign-in: a staff path on this site, never elsewhere."""
     if not target:
         return url_for("staff.home")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):  # CR/LF would split the Location header
+        return url_for("staff.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/staff/") or "\\" in target \
             or target.startswith("//"):

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from cabos import db
 from cabos.db import get_session, utcnow
+from cabos.content.urls import site_url
 from cabos.tracking import beacon, consent, drops_page, ingest, openapi, ratelimit, tokens, visitors
 from cabos.tracking.buffer import WriteBuffer
 from cabos.tracking.models import Event, Visitor
@@ -105,7 +106,7 @@ def _record_consent(visitor_id: str, choice: str) -> None:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document(request.host_url))
+    return jsonify(openapi.document(site_url("/")))
 
 
 def _settings(app: Flask) -> tuple[int, int, str]:

@@ -68,7 +68,7 @@ def url_for_rule(rule: Rule) -> str:
     values: dict[str, Any] = {}
     for arg in rule.arguments:
         converter = rule._converters[arg].__class__.__name__  # type: ignore[attr-defined]
-        values[arg] = 1 if converter == "IntegerConverter" else "x"
+        values[arg] = 1 if converter in ("IntegerConverter", "IdConverter") else "x"
     return rule.build(values, append_unknown=False)[1]  # type: ignore[index]
 
 
