@@ -112,8 +112,14 @@ SETTINGS: tuple[Setting, ...] = (
             "tokens change every half of this, so a rendered page stays good for at least that long."),
     Setting("TRACKING_RATE_LIMIT", "120 per minute",
             "Beacons accepted per visitor (per client address when there is no visitor); "
-            "more are dropped as `rate_limit`. Counted per process unless RATELIMIT_STORAGE_URI is a "
-            "Redis or memcached URI (a database write per beacon would cost more than the beacon)."),
+            "more are dropped as `rate_limit`. Counted in each process and shared through "
+            "RATELIMIT_STORAGE_URI once a second, so it holds across workers and instances."),
+    Setting("TRACKING_NETWORK_RATE_LIMIT", "1200 per minute",
+            "Beacons accepted per network (/24 for IPv4, /48 for IPv6), whatever the cookies: "
+            "rotating visitor cookies gains nothing. More are dropped as `rate_limit`."),
+    Setting("TRACKING_NEW_VISITOR_LIMIT", "30 per minute",
+            "New visitors (a beacon without a visitor cookie) per network; past it the beacon is "
+            "dropped as `rate_limit` and no visitor is made."),
     Setting("TRACKING_FLUSH_MS", None,
             "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
             "together in one transaction (a full buffer is written at once, and what is left at shutdown). "
