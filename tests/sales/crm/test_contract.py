@@ -151,8 +151,10 @@ def test_a_push_cut_short_is_in_doubt_on_the_page_then_two_workers_finish_it_wit
     for t in threads:
         t.join(timeout=30)
     assert sorted(r["delivered"] for r in results) == [0, 1]
-    assert [len(fake.records(k)) for k in ("person", "company", "deal")] == [1, 1, 1]  # found, not made again
+    assert [len(fake.records(k)) for k in ("person", "company", "deal", "note")] == [1, 1, 1, 1]  # found again
     assert not crm_rows(db)[0].in_doubt
+    deal, note = fake.records("deal")[0], fake.records("note")[0]
+    assert deal["person"] == fake.records("person")[0]["id"] and note["deal"] == deal["id"]
 
 
 def test_a_refused_token_or_stage_fails_the_delivery_in_words_keeps_the_handoff_and_crm_test_names_the_fix(
