@@ -99,6 +99,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Space-separated URLs that receive a signed JSON POST on every handoff and outcome (empty: none)."),
     Setting("SALES_WEBHOOK_SECRET", None,
             "Key of the `X-Cabos-Signature` HMAC-SHA256 header on webhooks. Required when SALES_WEBHOOK_URLS is set."),
+    Setting("SALES_SLACK_WEBHOOK_URL", None,
+            "Slack incoming-webhook URL (secret) that gets new and overdue handoffs (empty: no Slack alerts)."),
+    Setting("SALES_TEAMS_WEBHOOK_URL", None,
+            "Microsoft Teams incoming-webhook or Workflows URL (secret) that gets new and overdue handoffs "
+            "(empty: no Teams alerts)."),
     Setting("SALES_WEBHOOK_TIMEOUT", 10, "Seconds a webhook receiver has to answer."),
     Setting("SALES_WEBHOOK_MAX_ATTEMPTS", 8,
             "Attempts per webhook or handoff email before it is given up (waits double from one minute)."),

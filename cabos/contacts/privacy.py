@@ -40,6 +40,8 @@ PERSONAL: dict[str, dict[str, str]] = {
     "handoffs": {"contact_id": CONTACT},
     "handoff_outcomes": {"contact_id": CONTACT},
     "sales_deliveries": {"contact_id": CONTACT},
+    "sales_activities": {"contact_id": CONTACT},
+    "sales_account_members": {"contact_id": CONTACT},
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
@@ -53,6 +55,8 @@ KEPT_ON_ERASE: dict[str, str] = {
 }
 
 NOT_PERSONAL: dict[str, str] = {
+    "sales_accounts": "a company: `id`, its `name` (from its contacts' company field or its domain), `created_at`",
+    "sales_account_domains": "a company's email `domain` (never a free-mail one) and its `account_id`, `created_at`",
     # Each description names every column (in backticks; tests/contacts/test_privacy.py checks it).
     "content_views": "per `day`, `content_kind` and `content_slug`: `views`, counted for everyone, tracked or "
                      "not, and how many of them were `untracked` (DNT/GPC or declined); no identity",
@@ -66,7 +70,7 @@ NOT_PERSONAL: dict[str, str] = {
                        "`updated_at`",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
                    "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
-                   "`last_login_at`",
+                   "`last_login_at`, `booking_url` (their meeting page, offered to contacts)",
     "api_tokens": "staff API tokens: `id`, `user_id` (a staff user), `name`, `token_hash` (SHA-256; the token is "
                   "never stored), `created_at`, `last_used_at`, `revoked_at`",
     "dashboard_content_days": "per `day`, `content_kind` and `content_slug`: `readings`, how many were read to the "
