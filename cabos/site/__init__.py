@@ -19,6 +19,8 @@ from cabos.tracking import routes as tracking
 from cabos import sales, staff
 from cabos import nurture
 from cabos.nurture import routes as nurture_routes
+from cabos.nurture.bounces import cli as bounces_cli
+from cabos.nurture.bounces import routes as bounces_routes
 from cabos import dashboard
 
 
@@ -36,7 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = SessionInterface()
     inputs.init_app(app)  # before any blueprint: the routes' <int:…> must be bounded
     db.init_app(app)
-    content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension())
+    content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension(),
+                          sales.crm_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
     # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
     # without importing the web layer from below it.
@@ -60,6 +63,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     staff.init_app(app)
     sales.init_app(app)
     nurture_routes.init_app(app)
+    bounces_cli.init_app(app)
+    bounces_routes.init_app(app)
     dashboard.init_app(app)
     return app
 
