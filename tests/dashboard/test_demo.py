@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from cabos.contacts.models import Contact
 from cabos.dashboard.models import Refresh
 from cabos.intent.models import IntentState
-from cabos.sales.models import Handoff, HandoffOutcome
+from cabos.nurture.models import GuideMail
+from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event
 
@@ -66,6 +67,9 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
     assert printed is not None, result.output
     assert int(printed.group(1)) == len(won)
     assert int(printed.group(2).replace(",", "")) * 100 == sum(o.revenue_cents for o in won)
+    # Nothing old left to send: a worker started afterwards (./run.sh) sends only what happens next.
+    assert count(select(Delivery.id).where(Delivery.status == "pending")) == 0
+    assert count(select(GuideMail.id).where(GuideMail.status == "queued")) == 0
 
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 1 and "already has contacts" in again.output
