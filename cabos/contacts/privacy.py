@@ -45,6 +45,9 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "mail_messages": {"contact_id": CONTACT},
+    "mail_feedback": {"contact_id": CONTACT},
+    "mail_reviews": {"recipient": EMAIL},
     "crm_links": {"contact_id": CONTACT},
     "pending_submissions": {"contact_id": CONTACT},
 }

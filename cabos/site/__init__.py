@@ -19,6 +19,8 @@ from cabos.tracking import routes as tracking
 from cabos import sales, staff
 from cabos import nurture
 from cabos.nurture import routes as nurture_routes
+from cabos.nurture.bounces import cli as bounces_cli
+from cabos.nurture.bounces import routes as bounces_routes
 from cabos import dashboard
 
 
@@ -61,6 +63,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     staff.init_app(app)
     sales.init_app(app)
     nurture_routes.init_app(app)
+    bounces_cli.init_app(app)
+    bounces_routes.init_app(app)
     dashboard.init_app(app)
     return app
 
