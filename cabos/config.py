@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Share it between instances, or let each instance rebuild (rendering is deterministic)."),
     Setting("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600,
             "Seconds a signed guide download link stays valid (default 7 days)."),
+    Setting("PREVIEW_LINK_MAX_AGE", 3 * 24 * 3600,
+            "Seconds a preview link of a draft or scheduled piece (`cabos preview`, staff content page) "
+            "stays valid (default 3 days)."),
     Setting("MAIL_BACKEND", "folder",
             "`smtp` to deliver through MAIL_SERVER, `folder` to write .eml files to MAIL_FOLDER (development)."),
     Setting("MAIL_FOLDER", None, "Where the folder backend writes messages. Default: `mail` in the instance folder."),
