@@ -44,6 +44,8 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
     "pending_submissions": {"contact_id": CONTACT},
+    "consent_records": {"contact_id": CONTACT},
+    "list_subscriptions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.

@@ -30,7 +30,8 @@ TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaig
          "content": _l("Content"), "referrer": _l("Referrer")}
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
-         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent")}
+         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
+         "hand_raise": _l("Asked for sales")}
 
 
 @dataclass(frozen=True)
