@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
@@ -73,14 +74,34 @@ def test_a_spanish_csv_is_what_spanish_excel_opens(app: Flask) -> None:
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed (scripts/setup.sh)")
 def test_libreoffice_in_spanish_reads_the_columns_and_the_numbers(app: Flask, tmp_path: Path) -> None:
-    """LibreOffice headless, Spanish locale, converts the CSV to another CSV: the values come back as numbers."""
+    """LibreOffice headless, Spanish locale, opens the CSV: every column in its own cell, numbers as numbers."""
     source = tmp_path / "tabla.csv"
     source.write_text(_spanish_csv(app), encoding="utf-8")
-    # Filter options: separator 59 (';'), text delimiter 34 ('"'), charset 76 (UTF-8), first line 1,
-    # column formats default, language es-ES. The export writes numbers plainly with '.' ("formatted" off).
-    subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/profile", "--infilter=CSV:59,34,76,1,,3082",
-                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,1033,false,false,false", "--outdir",
-                    str(tmp_path / "out"), str(source)], check=True, capture_output=True, timeout=120)
-    rows = list(csv.reader(io.StringIO((tmp_path / "out" / "tabla.csv").read_text(encoding="utf-8-sig"))))
-    assert rows[0] == ["Etapa", "Personas", "Conversión", "Ingresos (EUR)", "Desde"]
-    assert [float(rows[1][1]), float(rows[1][2]), float(rows[1][3])] == [1234, 0.4567, 13000.5]
+    # CSV import options: separator 59 (';'), text delimiter 34 ('"'), UTF-8 (76), from line 1, language es-ES
+    # (3082). Saved as a flat OpenDocument spreadsheet, each cell says what Calc made of it.
+    subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/profile",
+                    "--infilter=CSV:59,34,76,1,,3082", "--convert-to", "fods", "--outdir", str(tmp_path), str(source)],
+                   check=True, capture_output=True, timeout=120)
+    cells = _cells(tmp_path / "tabla.fods")
+    assert [value for _kind, value in cells[0]] == ["Etapa", "Personas", "Conversión", "Ingresos (EUR)", "Desde"]
+    assert cells[1][1:4] == [("float", "1234"), ("float", "0.4567"), ("float", "13000.5")]
+    assert cells[1][4][0] == "date" and cells[1][4][1].startswith("2026-03-01")
+    assert cells[2][0] == ("string", "'=SUMA(A1)") and cells[2][4][0] == "date"
+
+
+def _cells(path: Path) -> list[list[tuple[str, str]]]:
+    """(value type, value) of each cell of the first sheet of a flat OpenDocument spreadsheet."""
+    ns = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+          "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+          "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+    office = "{%s}" % ns["office"]
+    rows = []
+    for row in ElementTree.parse(path).getroot().iterfind(".//table:table-row", ns):
+        cells = []
+        for cell in row.iterfind("table:table-cell", ns):
+            kind = cell.get(office + "value-type", "")
+            value = cell.get(office + "value") or cell.get(office + "date-value") or "".join(cell.itertext()).strip()
+            cells.append((kind, value))
+        if any(kind for kind, _value in cells):
+            rows.append(cells)
+    return rows

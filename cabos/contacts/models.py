@@ -21,6 +21,7 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(200), default="")
     company_size: Mapped[str] = mapped_column(String(50), default="")
     country: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")  # entered by staff on the contact page
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consent_at: Mapped[datetime | None]
     consent_text: Mapped[str] = mapped_column(String(500), default="")

@@ -31,7 +31,10 @@ TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaig
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
          "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
-         "hand_raise": _l("Asked for sales")}
+         "activity": _l("Sales"), "hand_raise": _l("Asked for sales")}
+STAGE = {"lead": _l("Lead"), "handed_off": _l("Handed off"), "accepted": _l("Accepted"), "customer": _l("Customer"),
+         "nurture": _l("Back in nurture"), "disqualified": _l("Disqualified")}
+ACTIVITY = {"note": _l("Note"), "call": _l("Call"), "meeting": _l("Meeting"), "email": _l("Email")}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ def words() -> Words:
     if found is None:
         tables = {name: {k: str(v) for k, v in table.items()} for name, table in
                   (("status", STATUS), ("outcome", OUTCOME), ("sort", SORT), ("mode", MODE),
-                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE), ("touch", TOUCH))}
+                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE), ("touch", TOUCH),
+                   ("stage", STAGE), ("activity", ACTIVITY))}
         # ngettext picks the plural form; the number goes in afterwards.
         found = Words(tables, gettext("%(num)d s", num=0).replace("0", "%(num)d", 1),
                       ngettext("%(num)d min", "%(num)d min", 1).replace("1", "%(num)d", 1),
@@ -101,4 +105,5 @@ def init_app(app: Flask) -> None:
         sort_label=lambda k: words().label("sort", k), mode_label=lambda k: words().label("mode", k),
         delivery_label=lambda k: words().label("delivery", k), event_label=lambda k: words().label("event", k),
         cause_label=lambda k: words().label("cause", k), touch_label=lambda k: words().label("touch", k),
+        stage_label=lambda k: words().label("stage", k), activity_label=lambda k: words().label("activity", k),
         minutes=lambda ms: words().minutes(ms), visits=lambda n: words().visits(n), money=money, words=words)

@@ -20,6 +20,7 @@ from cabos.contacts.models import Contact
 from cabos.intent.models import IntentState
 from cabos.intent.rules import Rules
 from cabos.intent.scoring import decay
+from cabos.sales.lifecycle import stage_of
 from cabos.sales.models import CLOSED, OPEN, Handoff
 from cabos.staff.models import StaffUser
 
@@ -57,7 +58,17 @@ class Row:
     score: float  # now, decay applied
     mode: str | None
     overdue: bool
-    waited: timedelta
+    waited: timedelta  # handed off → first response (or now, or closing): the CSV's waited_hours
+    stage: str = "lead"
+
+    @property
+    def waiting(self) -> timedelta | None:
+        """How long the lead has been waiting for a first answer (None once answered or closed)."""
+        return self.waited if self.handoff.first_response_at is None and self.handoff.is_open else None
+
+    @property
+    def answered_in(self) -> timedelta | None:
+        return self.waited if self.handoff.first_response_at is not None else None
 
 
 def visible(query: Select, user: StaffUser) -> Select:
@@ -111,7 +122,7 @@ def _row(r: object, rules: Rules, now: datetime) -> Row:
     current = (score or 0.0) * decay(now - computed_at, rules) if computed_at is not None else 0.0
     overdue = handoff.status == "new" and handoff.first_response_at is None and handoff.due_at < now
     end = handoff.first_response_at or (now if handoff.is_open else handoff.closed_at or now)
-    return Row(handoff, contact, assignee, current, mode, overdue, end - handoff.created_at)
+    return Row(handoff, contact, assignee, current, mode, overdue, end - handoff.created_at, stage_of(handoff.status))
 
 
 def may_open(session: Session, user: StaffUser, contact_id: int) -> bool:

@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     inputs.init_app(app)  # before any blueprint: the routes' <int:…> must be bounded
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension(),
-                          form_specs.FormsExtension())
+                          sales.crm_extension(), form_specs.FormsExtension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
     # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
     # without importing the web layer from below it.

@@ -18,7 +18,7 @@ from cabos.db import get_session
 from cabos.staff import accounts
 from cabos.staff.auth import LOGIN_AT, current_staff, staff_required
 from cabos.staff.forms import LoginForm, LogoutForm
-from cabos.staff.sections import sections_for
+from cabos.staff.sections import home_for, sections_for
 
 # Staff pages are private and change with every action: never cached; their URLs never leak.
 # (The site-wide Content-Security-Policy of cabos.site.security applies here too.)
@@ -82,7 +82,10 @@ def logout() -> Any:
 
 
 @staff_required()
-def home() -> str:
+def home() -> Any:
+    view = home_for(current_staff().role)
+    if view is not None:  # e.g. a salesperson's day (cabos.sales)
+        return view()
     return render_template("staff/home.html", sections=sections_for(current_staff().role))
 
 

@@ -1,7 +1,7 @@
 """proof of consent (double opt-in) and mailing-list subscriptions
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 13:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import cabos.db
 
-revision: str = '0011'
-down_revision: str | Sequence[str] | None = '0010'
+revision: str = '0013'
+down_revision: str | Sequence[str] | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
