@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cabos.db import database
 from cabos.sales.crm.sync import connector
 from cabos.migrate import alembic_config
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 @dataclass(frozen=True)

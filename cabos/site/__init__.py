@@ -14,12 +14,14 @@ from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
 from cabos.site import (confirmations, errors, form_specs, forms, guides, health, i18n, inputs, limits, media,
-                        page_forms, public, security)
+                        page_forms, previews, public, security)
 from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
 from cabos import nurture
 from cabos.nurture import routes as nurture_routes
+from cabos.nurture.bounces import cli as bounces_cli
+from cabos.nurture.bounces import routes as bounces_routes
 from cabos import dashboard
 
 
@@ -51,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     public.init_app(app)
     media.init_app(app)
+    previews.init_app(app)
     mail.init_app(app)
     pdf.init_app(app)
     forms.init_app(app)
@@ -63,6 +66,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     staff.init_app(app)
     sales.init_app(app)
     nurture_routes.init_app(app)
+    bounces_cli.init_app(app)
+    bounces_routes.init_app(app)
     dashboard.init_app(app)
     return app
 

@@ -115,6 +115,7 @@ class GuideMailer(Deliverer):
     """Sends queued guide link emails; needs an app context (templates, translations)."""
 
     model = GuideMail
+    kind = "guide"
     label = "guide mail"
     stuck_hint = "see `cabos mail stuck`"
 

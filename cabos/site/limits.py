@@ -21,7 +21,7 @@ from limits import parse
 from cabos.contacts.download_log import email_hash
 
 from cabos import db
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 def client_ip() -> str:
@@ -60,7 +60,7 @@ def recipient_allows(email: str) -> bool:
     keyed by a hash of the address, whatever the client's IP.
     """
     limiter: Limiter = current_app.extensions["cabos.limiter"]
-    if not limiter.enabled:  # RATELIMIT_ENABLED off (the demo's simulated visitors): no limit at all
+    if not limiter.enabled:  # RATELIMIT_ENABLED off (the demo's replay, some tests): nothing is counted
         return True
     item = parse(str(current_app.config["MAIL_PER_RECIPIENT_LIMIT"]))
     return bool(limiter.limiter.hit(item, "cabos", "recipient", email_hash(email)))

@@ -1,7 +1,7 @@
 """proof of consent (double opt-in) and mailing-list subscriptions
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 13:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import cabos.db
 
-revision: str = '0013'
-down_revision: str | Sequence[str] | None = '0012'
+revision: str = '0014'
+down_revision: str | Sequence[str] | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
