@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Share it between instances, or let each instance rebuild (rendering is deterministic)."),
     Setting("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600,
             "Seconds a signed guide download link stays valid (default 7 days)."),
+    Setting("PREVIEW_LINK_MAX_AGE", 3 * 24 * 3600,
+            "Seconds a preview link of a draft or scheduled piece (`cabos preview`, staff content page) "
+            "stays valid (default 3 days)."),
     Setting("MAIL_BACKEND", "folder",
             "`smtp` to deliver through MAIL_SERVER, `folder` to write .eml files to MAIL_FOLDER (development)."),
     Setting("MAIL_FOLDER", None, "Where the folder backend writes messages. Default: `mail` in the instance folder."),
@@ -115,8 +118,14 @@ SETTINGS: tuple[Setting, ...] = (
             "tokens change every half of this, so a rendered page stays good for at least that long."),
     Setting("TRACKING_RATE_LIMIT", "120 per minute",
             "Beacons accepted per visitor (per client address when there is no visitor); "
-            "more are dropped as `rate_limit`. Counted per process unless RATELIMIT_STORAGE_URI is a "
-            "Redis or memcached URI (a database write per beacon would cost more than the beacon)."),
+            "more are dropped as `rate_limit`. Counted in each process and shared through "
+            "RATELIMIT_STORAGE_URI once a second, so it holds across workers and instances."),
+    Setting("TRACKING_NETWORK_RATE_LIMIT", "1200 per minute",
+            "Beacons accepted per network (/24 for IPv4, /48 for IPv6), whatever the cookies: "
+            "rotating visitor cookies gains nothing. More are dropped as `rate_limit`."),
+    Setting("TRACKING_NEW_VISITOR_LIMIT", "30 per minute",
+            "New visitors (a beacon without a visitor cookie) per network; past it the beacon is "
+            "dropped as `rate_limit` and no visitor is made."),
     Setting("TRACKING_FLUSH_MS", None,
             "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
             "together in one transaction (a full buffer is written at once, and what is left at shutdown). "

@@ -21,7 +21,7 @@ from cabos import mail_auth
 from cabos.db import database
 from cabos.sales.crm.sync import connector
 from cabos.migrate import alembic_config
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ def close_app(application: Flask) -> None:
     tracking = application.extensions.get("cabos.tracking")
     if tracking is not None:
         tracking.buffer.close()
+        tracking.limiter.close()
     downloads = application.extensions.get("cabos.download_log")
     if downloads is not None:
         downloads.close()

@@ -145,6 +145,7 @@ class References:
         # Hugo's posts/): a file name only one document has is that document.
         self.by_name = {name: sources[0] for name, sources in names.items() if len(sources) == 1}
         self.used: set[str] = set()  # media that published documents and emails refer to: all the site serves
+        self.withheld: set[str] = set()  # media only drafts and scheduled pieces refer to: previews only
 
     def resolve(self, source: str, reference: str, publish: bool = True) -> tuple[str | None, str | None]:
         """(new address or None to keep it, or a warning) for one reference written in ``source``.
@@ -173,8 +174,7 @@ class References:
         for candidate in candidates:
             found = self.media.get(candidate)
             if found is not None:
-                if publish:
-                    self.used.add(candidate)
+                (self.used if publish else self.withheld).add(candidate)
                 return found.url + fragment, None
         if os.path.splitext(target)[1].lower() in MEDIA_TYPES:
             if not candidates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 Kind = Literal["article", "guide", "page"]
@@ -145,6 +145,7 @@ class Document:
     date: date | None = None
     updated: date | None = None
     draft: bool = False
+    publish_at: datetime | None = None  # front matter `publish_at` (UTC): served from then on
     cover: str | None = None
     cover_color: str | None = None
     form_fields: tuple[FormField, ...] = ()
@@ -152,3 +153,10 @@ class Document:
     extra: dict[str, Any] = field(default_factory=dict)
     digest: str = ""  # hash of the source file: cache keys, ETags
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def release_at(self) -> datetime | None:
+        """When the piece goes live: ``publish_at``, else the start of its date (UTC)."""
+        if self.publish_at is not None:
+            return self.publish_at
+        return datetime.combine(self.date, time(0, 0), tzinfo=UTC) if self.date else None

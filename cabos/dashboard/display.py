@@ -39,6 +39,8 @@ METHOD_HELP = {
 KIND_LABELS = {"article": _l("Article"), "page": _l("Page"), "guide": _l("Guide"), "sequence": _l("Sequence"),
                "problem": _l("Problem"), "author": _l("Author")}
 OUTCOME_LABELS = {"sent_back": _l("Sent back"), "disqualified": _l("Disqualified")}
+CAMPAIGN_LABELS = {"visitors": _l("Visitors"), "engaged": _l("Engaged readers"), "contacts": _l("Contacts"),
+                   "purchase": _l("Purchase mode"), "handoffs": _l("Handoffs"), "won": _l("Won")}
 
 
 def label(mapping: dict[str, Any], key: str) -> str:
@@ -92,4 +94,4 @@ def helpers() -> dict[str, Any]:
     return {"dash_integer": integer, "dash_percent": percent, "dash_money": money, "dash_seconds": seconds,
             "dash_duration": duration, "dash_label": label, "STAGE_LABELS": STAGE_LABELS, "STAGE_HELP": STAGE_HELP,
             "SERIES_LABELS": SERIES_LABELS, "METHOD_LABELS": METHOD_LABELS, "METHOD_HELP": METHOD_HELP,
-            "KIND_LABELS": KIND_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS}
+            "KIND_LABELS": KIND_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS, "CAMPAIGN_LABELS": CAMPAIGN_LABELS}

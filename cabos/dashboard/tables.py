@@ -12,6 +12,8 @@ from cabos import formats
 from cabos.content import Library
 from cabos.dashboard import display
 from cabos.dashboard.attribution import METHODS
+from cabos.dashboard.campaigns import METRICS as CAMPAIGN_METRICS
+from cabos.dashboard.campaigns import CampaignRow
 from cabos.dashboard.content import Performance
 from cabos.dashboard.metrics import PersonRow
 from cabos.dashboard.report import Report
@@ -23,7 +25,7 @@ def title_of(library: Library, kind: str, key: str) -> str:
     """The content's title, the problem's name, or the key itself (sequences, removed content)."""
     if kind == "problem":
         problem = library.problems.get(key)
-        return problem.name if problem is not None else (key or _("(no problem)"))
+        return problem.name if problem is not None else (key or _("(no problem read)"))
     if kind in ("article", "guide", "page"):
         doc = library.document(kind, key)  # type: ignore[arg-type]
         return doc.title if doc is not None else key
@@ -76,6 +78,30 @@ def attribution_problems(report: Report, library: Library) -> Table:
     if a.unattributed_cents:
         rows.append(["", _("Unattributed"), *[_money(a.unattributed_cents) for _m in METHODS], ""])
     return head, rows
+
+
+def conversion_pages(report: Report, library: Library) -> Table:
+    a = report.attribution
+    head = [_("Page"), _("Title"), *[f"{display.label(display.METHOD_LABELS, m)} ({a.currency})" for m in METHODS],
+            _("Won deals touched")]
+    return head, [[c.key, title_of(library, c.kind, c.key), *[_money(c.cents[m]) for m in METHODS], c.deals]
+                  for c in a.conversion_pages("linear")]
+
+
+def _campaigns(rows: Sequence[CampaignRow], currency: str) -> Table:
+    head = [_("Source"), _("Medium"), _("Campaign"), *[display.label(display.CAMPAIGN_LABELS, k)
+                                                       for k in CAMPAIGN_METRICS],
+            _("Revenue won (%(currency)s)", currency=currency)]
+    return head, [[r.source, r.medium, r.campaign, *[r.counts[k] for k in CAMPAIGN_METRICS], _money(r.revenue_cents)]
+                  for r in rows]
+
+
+def campaigns_first(report: Report, library: Library) -> Table:
+    return _campaigns(report.campaigns.first, report.campaigns.currency)
+
+
+def campaigns_last(report: Report, library: Library) -> Table:
+    return _campaigns(report.campaigns.last, report.campaigns.currency)
 
 
 def _performance(rows: Iterable[Performance], currency: str, first: str) -> Table:
@@ -144,6 +170,9 @@ TABLES: dict[str, Callable[[Report, Library], Table]] = {
     "series": series,
     "attribution": attribution,
     "attribution-problems": attribution_problems,
+    "conversion-pages": conversion_pages,
+    "campaigns-first-touch": campaigns_first,
+    "campaigns-last-touch": campaigns_last,
     "content": content,
     "problems": problems,
     "authors": authors,

@@ -13,7 +13,8 @@ from cabos import config as settings
 from cabos import content, db, formats, intent, mail
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
-from cabos.site import confirmations, errors, forms, guides, health, i18n, inputs, limits, media, public, security
+from cabos.site import (confirmations, errors, forms, guides, health, i18n, inputs, limits, media, previews, public,
+                        security)
 from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
@@ -52,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     public.init_app(app)
     media.init_app(app)
+    previews.init_app(app)
     mail.init_app(app)
     pdf.init_app(app)
     forms.init_app(app)

@@ -21,7 +21,7 @@ from limits import parse
 from cabos.contacts.download_log import email_hash
 
 from cabos import db
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 def client_ip() -> str:

@@ -23,8 +23,20 @@ YEAR = 365 * 24 * 3600
 def media(rel: str) -> Response:
     library = current_library()
     found = library.media.get(rel)
+    root = Path(os.path.realpath(current_app.config["CONTENT_DIR"]))
+    if found is None:
+        # A draft's image: only for whoever has its hash, i.e. the preview page.
+        found = library.preview_media.get(rel)
+        if found is None or request.args.get("v") != found.version or leaves(root, found.path):
+            abort(404)
+        response = send_file(found.path, mimetype=found.mimetype, etag=found.version, conditional=True)
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+        if found.mimetype == "image/svg+xml":
+            response.headers["Content-Security-Policy"] = SVG_POLICY
+        return response
     # Checked again here: a file may have been swapped for a link out of the folder since the scan.
-    if found is None or leaves(Path(os.path.realpath(current_app.config["CONTENT_DIR"])), found.path):
+    if leaves(root, found.path):
         abort(404)
     current = request.args.get("v") == found.version
     response = send_file(found.path, mimetype=found.mimetype, etag=found.version, conditional=True,

@@ -54,6 +54,11 @@ ACCESS: dict[str, frozenset[str]] = {
     "nurture_staff.decide": frozenset({"admin", "marketer"}),
     "nurture_staff.decide_guide": frozenset({"admin", "marketer"}),
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
+    "previews.content": frozenset({"admin", "marketer"}),
+    "nurture_pages.index": frozenset({"admin", "marketer"}),
+    "nurture_pages.preview": frozenset({"admin", "marketer"}),
+    "nurture_pages.preview_html": frozenset({"admin", "marketer"}),
+    "nurture_pages.test_send": frozenset({"admin", "marketer"}),
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
 OPEN = {"staff.login": "the sign-in form", "staff.logout": "signing out needs no session (CSRF still applies)",
