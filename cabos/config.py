@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting("MAIL_FROM", "cabos@localhost", "From address of every email cabos sends."),
     Setting("MAIL_TIMEOUT", 30, "Seconds before an SMTP connection attempt gives up."),
+    Setting("MAIL_DKIM_SELECTOR", None,
+            "DKIM selector (the `s=` of the signature, the `<selector>._domainkey` DNS name). With "
+            "MAIL_DKIM_PRIVATE_KEY, every email sent over SMTP is signed; `cabos doctor` prints the record to publish."),
+    Setting("MAIL_DKIM_PRIVATE_KEY", None,
+            "Path to the DKIM private key, an unencrypted PEM RSA key (`openssl genrsa -out dkim.pem 2048`)."),
+    Setting("MAIL_DKIM_DOMAIN", None, "The DKIM signing domain (`d=`). Default: the domain of MAIL_FROM."),
     Setting("MAIL_PER_CONNECTION", 100,
             "Messages a sender delivers over one SMTP connection before it opens a fresh one "
             "(providers cap it; 1 = a connection per message)."),
