@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -70,7 +71,8 @@ def replay_command(rules_file: str, sample: int) -> None:
     """Show how many contacts candidate rules would move, and who and why; changes nothing."""
     library = current_library()
     _warn_if_broken(library)
-    candidate, issues = load_rules_file(Path(rules_file), library)
+    candidate, issues = load_rules_file(Path(rules_file), library,
+                                        content_root=Path(current_app.config["CONTENT_DIR"]))
     for issue in issues:
         click.secho(str(issue), fg="red" if issue.severity == "error" else "yellow")
     if candidate is None:
