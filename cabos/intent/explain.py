@@ -58,6 +58,8 @@ def mode_reason(a: Assessment, rules: Rules, library: Library) -> str:
         if path:
             text += "; " + path_phrase(path, library)
         return text
+    if why.get("excluded"):
+        return gettext("Information mode: excluded (%(what)s), whatever they read", what=", ".join(why["excluded"]))
     pattern = why.get("pattern")
     if pattern == "focus":
         minutes = int(why.get("minutes") or 0)

@@ -203,7 +203,12 @@ def assess(readings: Iterable[Reading], fields: Mapping[str, Any] | None, rules:
     else:
         points, found = fit(fields, rules)
         grade = grade_for(points, rules, found)
-    return _complete(now, w.items, grade, points, found, w.mode, w.evidence_count, w.until, w.entered_at, w.why)
+    mode, until, entered, why = w.mode, w.until, w.entered_at, w.why
+    excluded = [m.label or m.field for m in found if m.exclude]
+    if excluded:
+        # Not our buyer (a competitor, the press): whatever they read, they are not choosing us.
+        mode, until, entered, why = INFORMATION, None, None, {"excluded": excluded}
+    return _complete(now, w.items, grade, points, found, mode, w.evidence_count, until, entered, why)
 
 
 def _complete(now: datetime, items: tuple[Item, ...], grade: str | None, fit_points: float | None,

@@ -218,23 +218,11 @@ def plan_changes(prev: _Previous, new: Assessment, rules: Rules, now: datetime) 
             changes.append(Change("mode", PURCHASE, INFORMATION, lapsed, "decay", prev.purchase.at(lapsed, rules)))
             mode = INFORMATION
     if new.mode != mode:
-        # New activity: the walk knows the moment it switched (the request, the reading, the outcome).
-        at = now
-        if cause == "activity":
-            moment = new.entered_at if new.mode == PURCHASE else _at(new.why.get("at"))
-            if moment is not None and (not changes or moment >= changes[-1].at) and moment <= now:
-                at = moment
-        changes.append(Change("mode", mode, new.mode, at, cause, new))
+        # Recorded when the system saw it (handoffs and deadlines count from then), not back-dated.
+        changes.append(Change("mode", mode, new.mode, now, cause, new))
     if new.grade != prev.grade:
         changes.append(Change("grade", prev.grade, new.grade, now, cause, new))
     return changes
-
-
-def _at(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def _state_values(a: Assessment, prev: _Previous, changes: Sequence[Change], rules: Rules) -> dict[str, Any]:

@@ -132,7 +132,9 @@ def test_a_competitor_reading_like_a_buyer_is_excluded_and_never_handed_off(jour
                                                                             demo_rules) -> None:
     evaluator(journey)
     a = assess(journey.readings, COMPETITOR, demo_rules, NOW)
-    assert a.mode == PURCHASE and a.grade == "D" and a.excluded
+    assert a.mode == INFORMATION and a.grade == "D" and a.excluded
+    assert explain.mode_reason(a, demo_rules, demo_library) == \
+        "Information mode: excluded (dominio de un competidor), whatever they read"
     assert not should_hand_off(a, demo_rules)
     assert not should_hand_off(a, replace(demo_rules, handoff_min_grade="D"))  # whatever the grade rule
     assert "excluded: dominio de un competidor «ventas.sgalogic.es»" in explain.fit_reason(a, demo_rules)
