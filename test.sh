@@ -6,7 +6,7 @@
 # pass. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh
+scripts/setup.sh --tests
 echo "== tests on SQLite"
 env -u CABOS_TEST_DATABASE_URL .venv/bin/python -m pytest "$@"
 url=${CABOS_TEST_DATABASE_URL:-$(scripts/postgres.sh)}

@@ -1,14 +1,17 @@
 """Delivery rate of the nurture outbox to a local SMTP sink, against bare smtplib.
 
     .venv/bin/python bench/nurture_delivery.py [--messages 1000] [--senders 1 2]
+        [--postgres postgresql+psycopg:///cabos_bench?host=/var/run/postgresql]
 
-An aiosmtpd sink runs in its own process on loopback. The baseline sends one
-pre-rendered message N times with smtplib, one connection per message (as
-cabos's SMTP backend does). cabos then delivers N queued outbox rows: claim,
-check suppression / enrolment / intent again, render (Markdown already
-compiled; tags, signed links, layout), mark sending (committed), SMTP, mark
-sent with an ``email_sent`` event (committed) — with 1 and 2 sender processes
-on the same SQLite file. Ratio = cabos / baseline.
+An aiosmtpd sink runs in its own process on loopback and counts what it receives
+by Message-ID (so a message sent twice shows). The baseline sends N pre-built
+messages with smtplib over one persistent connection. cabos then delivers N
+queued outbox rows: claim, check suppression / enrolment / intent again, render
+(Markdown already compiled; tags, signed links, layout), mark sending
+(committed), SMTP over the sender's reused connection, mark sent with an
+``email_sent`` event (committed) — with 1 and 2 sender processes on the same
+SQLite file, and on PostgreSQL if ``--postgres`` names a database (it is
+emptied). Ratio = cabos / baseline.
 """
 
 from __future__ import annotations
@@ -44,19 +47,29 @@ def free_port() -> int:
 
 
 class Sink:
+    def __init__(self) -> None:
+        self.seen: dict[bytes, int] = {}
+
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        head = envelope.content.split(b"\r\n\r\n", 1)[0]
+        mid = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"message-id:")), b"")
+        self.seen[mid] = self.seen.get(mid, 0) + 1
         return "250 OK"
 
 
-def run_sink(port: int, ready) -> None:  # type: ignore[no-untyped-def]
+def run_sink(port: int, ready, pipe) -> None:  # type: ignore[no-untyped-def]
+    """The SMTP sink; answers "count" on the pipe with (messages, distinct Message-IDs) and resets."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     try:
-        while True:
-            time.sleep(3600)
+        while pipe.recv() == "count":
+            seen, sink.seen = sink.seen, {}
+            pipe.send((sum(seen.values()), len(seen)))
     finally:
         controller.stop()
 
@@ -73,6 +86,7 @@ def queue(url: str, port: int, n: int) -> None:
     migrate.upgrade(database.engine)
     now = cabos_db.utcnow()
     with database.session() as session:
+        session.execute(text("DELETE FROM events"))
         session.execute(text("DELETE FROM nurture_outbox"))
         session.execute(text("DELETE FROM nurture_enrolments"))
         session.execute(text("DELETE FROM contacts"))
@@ -92,14 +106,7 @@ def queue(url: str, port: int, n: int) -> None:
     database.engine.dispose()
 
 
-def sender(url: str, port: int, results, cached_ssl: bool = False) -> None:  # type: ignore[no-untyped-def]
-    if cached_ssl:
-        # What the rate would be if cabos/mail.py built its TLS context once instead of per message
-        # (it loads the system's CA certificates each time, even for a plain connection).
-        import functools
-        import ssl
-
-        ssl.create_default_context = functools.lru_cache(maxsize=1)(ssl.create_default_context)  # type: ignore[assignment]
+def sender(url: str, port: int, results) -> None:  # type: ignore[no-untyped-def]
     app = create_app(config(url, port))
     with app.app_context():
         started = time.time()
@@ -108,13 +115,17 @@ def sender(url: str, port: int, results, cached_ssl: bool = False) -> None:  # t
 
 
 def baseline(port: int, n: int) -> float:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = "hola@estiba.example", "reader@example.com", "Bench"
-    message.set_content("x" * 1500)
-    message.add_alternative("<p>" + "x" * 4000 + "</p>", subtype="html")
+    messages = []
+    for i in range(n):
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "hola@estiba.example", f"reader{i}@example.com", "Bench"
+        message["Message-ID"] = f"<bench.{i}@estiba.example>"
+        message.set_content("x" * 1500)
+        message.add_alternative("<p>" + "x" * 4000 + "</p>", subtype="html")
+        messages.append(message)
     started = time.perf_counter()
-    for _ in range(n):
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        for message in messages:
             smtp.send_message(message)
     return n / (time.perf_counter() - started)
 
@@ -123,38 +134,46 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cached-ssl-context", action="store_true",
-                        help="Also measure with mail.py's per-message TLS context built once.")
+    parser.add_argument("--postgres", help="Also run on this PostgreSQL database (emptied first).")
     args = parser.parse_args()
     port = free_port()
     ready = multiprocessing.Event()
-    sink = multiprocessing.Process(target=run_sink, args=(port, ready), daemon=True)
+    pipe, sink_end = multiprocessing.Pipe()
+    sink = multiprocessing.Process(target=run_sink, args=(port, ready, sink_end), daemon=True)
     sink.start()
     ready.wait(30)
-    url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'delivery.sqlite3'}"
+    databases = [("SQLite", f"sqlite:///{Path(tempfile.mkdtemp()) / 'delivery.sqlite3'}")]
+    if args.postgres:
+        databases.append(("PostgreSQL", args.postgres))
     try:
         base = baseline(port, args.messages)
-        print("| sender | messages | messages/s | ratio to bare smtplib |")
-        print("|---|---:|---:|---:|")
-        print(f"| bare smtplib, one connection per message | {args.messages:,} | {base:,.0f} | 1.00 |")
-        runs = [(count, False) for count in args.senders]
-        runs += [(count, True) for count in args.senders] if args.cached_ssl_context else []
-        for count, cached in runs:
-            queue(url, port, args.messages)
-            results: multiprocessing.Queue[tuple[int, float, float]] = multiprocessing.Queue()
-            workers = [multiprocessing.Process(target=sender, args=(url, port, results, cached))
-                       for _ in range(count)]
-            for w in workers:
-                w.start()
-            done = [results.get(timeout=600) for _ in workers]
-            for w in workers:
-                w.join()
-            sent = sum(d[0] for d in done)
-            rate = sent / (max(d[2] for d in done) - min(d[1] for d in done))
-            label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} (SQLite)"
-            label += ", TLS context built once" if cached else ""
-            print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} |")
+        pipe.send("count")
+        received, distinct = pipe.recv()
+        print("| sender | messages | messages/s | ratio to bare smtplib | received at the sink (distinct) |")
+        print("|---|---:|---:|---:|---:|")
+        print(f"| bare smtplib, pre-built messages, one persistent connection | {args.messages:,} | {base:,.0f} "
+              f"| 1.00 | {received:,} ({distinct:,}) |")
+        for name, url in databases:
+            for count in args.senders:
+                queue(url, port, args.messages)
+                results: multiprocessing.Queue[tuple[int, float, float]] = multiprocessing.Queue()
+                workers = [multiprocessing.Process(target=sender, args=(url, port, results))
+                           for _ in range(count)]
+                for w in workers:
+                    w.start()
+                done = [results.get(timeout=600) for _ in workers]
+                for w in workers:
+                    w.join()
+                sent = sum(d[0] for d in done)
+                rate = sent / (max(d[2] for d in done) - min(d[1] for d in done))
+                pipe.send("count")
+                received, distinct = pipe.recv()
+                label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} ({name})"
+                print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} | {received:,} ({distinct:,}) |",
+                      flush=True)
     finally:
+        pipe.send("stop")
+        sink.join(10)
         sink.terminate()
 
 

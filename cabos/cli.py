@@ -20,8 +20,11 @@ from cabos.contacts.cli import contacts_group
 from cabos.tracking.cli import tracking_group
 from cabos.staff.cli import users_group
 from cabos.sales.cli import sales_group
+from cabos.sales.crm.cli import crm_group
 from cabos.nurture.cli import nurture_group, worker_command
 from cabos.site.guide_mail import mail_group, start_in_background
+from cabos.site.previews import preview_command
+from cabos.nurture.bounces.cli import bounces_command, reviews_command
 
 
 def _create_app(*_args: object) -> object:
@@ -45,9 +48,13 @@ cli.add_command(contacts_group)
 cli.add_command(tracking_group)
 cli.add_command(users_group)
 cli.add_command(sales_group)
+cli.add_command(crm_group)
 cli.add_command(nurture_group)
 cli.add_command(worker_command)
 cli.add_command(mail_group)
+cli.add_command(preview_command)
+mail_group.add_command(bounces_command)
+mail_group.add_command(reviews_command)
 
 
 @cli.group("db")

@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Share it between instances, or let each instance rebuild (rendering is deterministic)."),
     Setting("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600,
             "Seconds a signed guide download link stays valid (default 7 days)."),
+    Setting("PREVIEW_LINK_MAX_AGE", 3 * 24 * 3600,
+            "Seconds a preview link of a draft or scheduled piece (`cabos preview`, staff content page) "
+            "stays valid (default 3 days)."),
     Setting("MAIL_BACKEND", "folder",
             "`smtp` to deliver through MAIL_SERVER, `folder` to write .eml files to MAIL_FOLDER (development)."),
     Setting("MAIL_FOLDER", None, "Where the folder backend writes messages. Default: `mail` in the instance folder."),
@@ -51,11 +54,51 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting("MAIL_FROM", "cabos@localhost", "From address of every email cabos sends."),
     Setting("MAIL_TIMEOUT", 30, "Seconds before an SMTP connection attempt gives up."),
+    Setting("MAIL_PER_CONNECTION", 100,
+            "Messages a sender delivers over one SMTP connection before it opens a fresh one "
+            "(providers cap it; 1 = a connection per message)."),
+    Setting("MAIL_RATE", 0,
+            "Most messages per second each sender process delivers (0 = as fast as the server takes them). "
+            "Several senders each keep to it: the provider sees their sum."),
+    Setting("MAIL_SOFT_BOUNCE_LIMIT", 3,
+            "Soft bounces (mailbox full, server busy…) within MAIL_SOFT_BOUNCE_DAYS after which an address "
+            "is suppressed like a hard bounce."),
+    Setting("MAIL_SOFT_BOUNCE_DAYS", 30, "The window, in days, in which soft bounces are counted."),
+    Setting("MAIL_BOUNCE_MAILBOX", None,
+            "The mailbox bounces and complaints arrive in, as a URL: `imaps://user:password@host/INBOX`, "
+            "`imap://…` (STARTTLS when offered), `pop3s://user:password@host` or `pop3://…`. "
+            "The worker reads it every MAIL_BOUNCE_INTERVAL seconds; `cabos mail bounces` reads it now."),
+    Setting("MAIL_BOUNCE_INTERVAL", 300, "Seconds between two readings of MAIL_BOUNCE_MAILBOX by the worker."),
+    Setting("MAIL_PROVIDER", None,
+            "The provider MAIL_SERVER belongs to, if any: `ses`, `postmark`, `mailgun`, `sendgrid` or `brevo`. "
+            "For `postmark` and `brevo` each email carries its Message-ID in the header they hand back in "
+            "their webhooks (the others hand back the Message-ID itself)."),
+    Setting("MAIL_SES_TOPIC_ARNS", None,
+            "Amazon SNS topics (comma-separated ARNs) whose SES bounce and complaint notifications "
+            "/mail/webhooks/ses accepts; unset: that webhook is off."),
+    Setting("MAIL_POSTMARK_WEBHOOK_SECRET", None,
+            "`user:password` of the basic authentication in Postmark's bounce and spam complaint webhook URL "
+            "(/mail/webhooks/postmark); unset: that webhook is off."),
+    Setting("MAIL_MAILGUN_SIGNING_KEY", None,
+            "Mailgun's webhook signing key (/mail/webhooks/mailgun checks the HMAC of every event); "
+            "unset: that webhook is off."),
+    Setting("MAIL_SENDGRID_VERIFICATION_KEY", None,
+            "SendGrid's Event Webhook verification key (the base64 public key shown when signing is enabled) "
+            "for /mail/webhooks/sendgrid; unset: that webhook is off."),
+    Setting("MAIL_BREVO_WEBHOOK_SECRET", None,
+            "The bearer token, or `user:password` of the basic authentication, set on Brevo's webhook "
+            "(/mail/webhooks/brevo; Brevo signs nothing else); unset: that webhook is off."),
     Setting("RATELIMIT_STORAGE_URI", "database",
             "Where rate-limit counters live: `database` (the default: cabos's own database, shared by every "
             "process and instance), a Flask-Limiter storage URI such as `redis://host:6379`, or `memory://` "
             "(per process: each gunicorn worker counts on its own)."),
     Setting("FORM_RATE_LIMIT", "10 per minute", "Lead-form posts allowed per client IP."),
+    Setting("MAIL_PER_RECIPIENT_LIMIT", "3 per hour",
+            "Emails the public forms may send to one address (guide links, confirmations), whatever the IPs "
+            "posting: further posts are answered as usual and send nothing."),
+    Setting("CONFIRM_LINK_MAX_AGE", 2 * 24 * 3600,
+            "Seconds an emailed confirmation link (answers for an address already known, newsletter "
+            "opt-in) stays valid (default 2 days)."),
     Setting("LOG_FORMAT", "text",
             "`text` for people, `json` for one JSON line per request and per log record "
             "(method, path, status, ms; never query strings, IPs or cookies)."),
@@ -69,8 +112,14 @@ SETTINGS: tuple[Setting, ...] = (
             "tokens change every half of this, so a rendered page stays good for at least that long."),
     Setting("TRACKING_RATE_LIMIT", "120 per minute",
             "Beacons accepted per visitor (per client address when there is no visitor); "
-            "more are dropped as `rate_limit`. Counted per process unless RATELIMIT_STORAGE_URI is a "
-            "Redis or memcached URI (a database write per beacon would cost more than the beacon)."),
+            "more are dropped as `rate_limit`. Counted in each process and shared through "
+            "RATELIMIT_STORAGE_URI once a second, so it holds across workers and instances."),
+    Setting("TRACKING_NETWORK_RATE_LIMIT", "1200 per minute",
+            "Beacons accepted per network (/24 for IPv4, /48 for IPv6), whatever the cookies: "
+            "rotating visitor cookies gains nothing. More are dropped as `rate_limit`."),
+    Setting("TRACKING_NEW_VISITOR_LIMIT", "30 per minute",
+            "New visitors (a beacon without a visitor cookie) per network; past it the beacon is "
+            "dropped as `rate_limit` and no visitor is made."),
     Setting("TRACKING_FLUSH_MS", None,
             "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
             "together in one transaction (a full buffer is written at once, and what is left at shutdown). "
@@ -93,9 +142,29 @@ SETTINGS: tuple[Setting, ...] = (
             "Space-separated URLs that receive a signed JSON POST on every handoff and outcome (empty: none)."),
     Setting("SALES_WEBHOOK_SECRET", None,
             "Key of the `X-Cabos-Signature` HMAC-SHA256 header on webhooks. Required when SALES_WEBHOOK_URLS is set."),
+    Setting("SALES_SLACK_WEBHOOK_URL", None,
+            "Slack incoming-webhook URL (secret) that gets new and overdue handoffs (empty: no Slack alerts)."),
+    Setting("SALES_TEAMS_WEBHOOK_URL", None,
+            "Microsoft Teams incoming-webhook or Workflows URL (secret) that gets new and overdue handoffs "
+            "(empty: no Teams alerts)."),
     Setting("SALES_WEBHOOK_TIMEOUT", 10, "Seconds a webhook receiver has to answer."),
     Setting("SALES_WEBHOOK_MAX_ATTEMPTS", 8,
             "Attempts per webhook or handoff email before it is given up (waits double from one minute)."),
+    Setting("CRM_HUBSPOT_TOKEN", None,
+            "HubSpot private app access token (scopes in docs/crm.md). Needed when content/crm.yml names hubspot."),
+    Setting("CRM_HUBSPOT_URL", "https://api.hubapi.com", "HubSpot's API address (change only for a test server)."),
+    Setting("CRM_PIPEDRIVE_TOKEN", None,
+            "Pipedrive personal API token (Personal preferences → API). Needed when content/crm.yml names pipedrive."),
+    Setting("CRM_PIPEDRIVE_URL", "https://api.pipedrive.com",
+            "Pipedrive's API address, or your company domain `https://yourcompany.pipedrive.com`."),
+    Setting("CRM_SALESFORCE_URL", None,
+            "Your Salesforce My Domain URL, e.g. `https://acme.my.salesforce.com` (the token is asked for there)."),
+    Setting("CRM_SALESFORCE_CLIENT_ID", None,
+            "Consumer key of the Salesforce external client app that has the client credentials flow on."),
+    Setting("CRM_SALESFORCE_CLIENT_SECRET", None, "Consumer secret of that Salesforce app."),
+    Setting("CRM_TIMEOUT", 20, "Seconds a CRM has to answer one request."),
+    Setting("CRM_POLL_INTERVAL", 300,
+            "Seconds between two reads of the CRMs' deal changes by `cabos worker` (won and lost deals become outcomes)."),
     Setting("NURTURE_MAX_LATENESS_HOURS", 48,
             "A nurture step due more than this many hours ago (after downtime) is skipped and recorded, not sent late."),
     Setting("NURTURE_BATCH_SIZE", 500, "Due nurture steps decided per transaction by a tick."),

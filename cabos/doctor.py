@@ -18,8 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cabos.db import database
+from cabos.sales.crm.sync import connector
 from cabos.migrate import alembic_config
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,26 @@ def _rate_limits(app: Flask) -> Finding:
                    ("(in the database)." if limit_storage.is_database(uri) else f"({uri.split('://')[0]})."))
 
 
+def _crm(app: Flask) -> list[Finding]:
+    """Each CRM content/crm.yml names: its settings present and its mapping free of errors (no network)."""
+    out = []
+    for name, mapping in (app.extensions["cabos.content"].library.sections.get("crm") or {}).items():
+        crm = connector(name, app.config, mapping)
+        if mapping.errors:
+            out.append(Finding("problem", "crm", f"{crm.label}: content/crm.yml has errors: run `cabos check`."))
+        elif crm.missing():
+            out.append(Finding("problem", "crm", f"{crm.label} is named in content/crm.yml but "
+                               f"{', '.join('CABOS_' + s for s in crm.missing())} is not set: handoffs cannot be "
+                               "pushed (docs/crm.md)."))
+        else:
+            out.append(Finding("ok", "crm", f"{crm.label} is configured; `cabos crm test` checks it against the CRM."))
+    return out
+
+
 def diagnose(app: Flask) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
     return [_secret(app), *_database(app), _content(app), _site_url(app), _rate_limits(app), _mail(app),
-            _weasyprint()]
+            _weasyprint(), *_crm(app)]
 
 
 @click.command("doctor")

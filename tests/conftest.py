@@ -151,6 +151,7 @@ def close_app(application: Flask) -> None:
     tracking = application.extensions.get("cabos.tracking")
     if tracking is not None:
         tracking.buffer.close()
+        tracking.limiter.close()
     downloads = application.extensions.get("cabos.download_log")
     if downloads is not None:
         downloads.close()
@@ -274,6 +275,25 @@ class SmtpServer:
     port: int
     messages: list[Delivered] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    sessions: list[Any] = field(default_factory=list)  # one per SMTP connection that sent a message
+    transports: list[Any] = field(default_factory=list)
+    loop: Any = None
+
+    @property
+    def connections(self) -> int:
+        return len(self.sessions)
+
+    def hang_up(self) -> None:
+        """Close every open connection from the server's side, as an idle timeout does."""
+        done = threading.Event()
+
+        def close() -> None:
+            for transport in self.transports:
+                transport.close()
+            done.set()
+
+        self.loop.call_soon_threadsafe(close)
+        done.wait(5)
 
     def refuse(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
         """Answer RCPT TO for ``address`` with ``reply`` (a 5xx is permanent, a 4xx temporary)."""
@@ -299,6 +319,9 @@ class _CollectingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not any(s is session for s in self.server.sessions):
+            self.server.sessions.append(session)
+            self.server.transports.append(server.transport)
         message = message_from_bytes(envelope.content, policy=email_policy.default)
         self.server.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
@@ -315,6 +338,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer("127.0.0.1", port)
     controller = Controller(_CollectingHandler(server), hostname="127.0.0.1", port=port)
     controller.start()
+    server.loop = controller.loop
     try:
         yield server
     finally:

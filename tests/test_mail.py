@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -65,6 +66,47 @@ def test_a_closed_port_is_temporary(app_factory, make_content) -> None:  # type:
                               MAIL_TIMEOUT=2)
     with application.app_context(), pytest.raises(mail.TemporaryMailError):
         mail.send(_message())
+
+
+def test_one_connection_carries_a_batch_and_is_renewed_after_the_configured_count(  # type: ignore[no-untyped-def]
+        app_factory, make_content, smtp_server) -> None:
+    application = app_factory(make_content(), **smtp_server.settings, MAIL_PER_CONNECTION=3)
+    with application.app_context(), mail.connection() as conn:
+        for i in range(7):
+            mail.send(_message(f"r{i}@example.com"), through=conn)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [[f"r{i}@example.com"] for i in range(7)]
+    assert smtp_server.connections == 3  # 3 + 3 + 1
+
+
+def test_a_refused_recipient_leaves_the_connection_usable(smtp_app: Flask, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    smtp_server.refuse("gone@example.com")
+    with smtp_app.app_context(), mail.connection() as conn:
+        with pytest.raises(mail.PermanentMailError):
+            mail.send(_message("gone@example.com"), through=conn)
+        mail.send(_message("ana@example.com"), through=conn)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["ana@example.com"]]
+    assert smtp_server.connections == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened_without_losing_the_message(  # type: ignore[no-untyped-def]
+        smtp_app: Flask, smtp_server) -> None:
+    with smtp_app.app_context(), mail.connection() as conn:
+        mail.send(_message("first@example.com"), through=conn)
+        smtp_server.hang_up()
+        time.sleep(0.2)  # the FIN reaches the client before it speaks again
+        mail.send(_message("second@example.com"), through=conn)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["first@example.com"], ["second@example.com"]]
+    assert smtp_server.connections == 2
+
+
+def test_the_rate_limit_spaces_messages(app_factory, make_content, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    application = app_factory(make_content(), **smtp_server.settings, MAIL_RATE=20)
+    started = time.monotonic()
+    with application.app_context(), mail.connection() as conn:
+        for i in range(5):
+            mail.send(_message(f"r{i}@example.com"), through=conn)
+    assert time.monotonic() - started >= 4 / 20  # a floor, never a ceiling: slow machines pass
+    assert len(smtp_server.messages) == 5
 
 
 def test_folder_backend_writes_one_eml_per_message(app: Flask, tmp_path: Path) -> None:

@@ -128,17 +128,23 @@ def record_event(session: Session, type_: str, contact: Contact, doc: Document,
 
 
 def capture(session: Session, lead: Lead, doc: Document, touch: dict[str, Any],
-            visitor_id: str | None = None, now: datetime | None = None) -> tuple[Contact, bool]:
-    """A guide's form was submitted: upsert the contact, stitch the visitor, record the submission."""
+            visitor_id: str | None = None, now: datetime | None = None, form: str = "guide",
+            via: str = "form", extra: dict[str, Any] | None = None) -> tuple[Contact, bool]:
+    """A form was submitted by a proven owner of the address (or a new one): upsert, stitch, record.
+
+    Callers decide who counts as proven: ``cabos.contacts.proof.submit`` sends everyone else's
+    answers to a pending row instead.
+    """
     now = now or utcnow()
     contact, created = upsert_contact(session, lead, touch, now)
-    identify(session, visitor_id, contact, via="form")
+    identify(session, visitor_id, contact, via=via)
     record_event(session, "form_submit", contact, doc, {
-        "form": "guide",
+        "form": form,
         "fields": sorted(["name", "email", *lead.fields, *lead.custom]),
         "consent": bool(lead.consent_text),
         "new_contact": created,
         "touch": touch,
+        **(extra or {}),
     }, visitor_id, now)
     session.flush()
     return contact, created

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cabos.db import Base, utcnow
@@ -21,6 +21,7 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(200), default="")
     company_size: Mapped[str] = mapped_column(String(50), default="")
     country: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")  # entered by staff on the contact page
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consent_at: Mapped[datetime | None]
     consent_text: Mapped[str] = mapped_column(String(500), default="")
@@ -41,3 +42,26 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PendingSubmission(Base):
+    """A form filled in for an address that already belongs to a contact, by someone not yet proven to own it.
+
+    Nothing about the contact changes and no browser joins its trail until the emailed
+    confirmation link is clicked (``confirmed_at``); then ``answers`` apply as if just sent.
+    A link works once: a confirmed row is never applied again.
+    """
+
+    __tablename__ = "pending_submissions"
+    __table_args__ = (Index("ix_pending_submissions_contact", "contact_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    form: Mapped[str] = mapped_column(String(100))  # "guide", or the name of a form declared in content
+    content_kind: Mapped[str] = mapped_column(String(20))  # the page it was sent from
+    content_slug: Mapped[str] = mapped_column(String(200))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name, fields, custom, consent_text
+    touch: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    digest: Mapped[str] = mapped_column(String(64), default="")  # the same answers posted twice: one row
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]

@@ -14,6 +14,7 @@ from sqlalchemy.sql import ColumnElement
 
 from cabos.contacts.capture import normalise_email
 from cabos.contacts.models import Contact, Suppression
+from cabos.contacts.signals import erasing
 from cabos.contacts.privacy import CONTACT, EMAIL, EMAIL_HASH, KEPT_ON_ERASE, PERSONAL, VISITOR, email_hash
 from cabos.db import utcnow
 from cabos.schema import metadata
@@ -86,6 +87,7 @@ def export(session: Session, email: str) -> dict[str, Any]:
 def erase(session: Session, email: str, reason: str = "erased") -> dict[str, int]:
     """Delete every row about the person (children first); keep a hashed suppression entry."""
     who = subject(session, email)
+    erasing.send(None, session=session, contact_id=who.contact_id)
     removed: dict[str, int] = {}
     for table in reversed(metadata.sorted_tables):
         if table.name not in PERSONAL or table.name in KEPT_ON_ERASE or (where := _match(table, who)) is None:

@@ -40,9 +40,16 @@ PERSONAL: dict[str, dict[str, str]] = {
     "handoffs": {"contact_id": CONTACT},
     "handoff_outcomes": {"contact_id": CONTACT},
     "sales_deliveries": {"contact_id": CONTACT},
+    "sales_activities": {"contact_id": CONTACT},
+    "sales_account_members": {"contact_id": CONTACT},
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "mail_messages": {"contact_id": CONTACT},
+    "mail_feedback": {"contact_id": CONTACT},
+    "mail_reviews": {"recipient": EMAIL},
+    "crm_links": {"contact_id": CONTACT},
+    "pending_submissions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
@@ -51,6 +58,8 @@ KEPT_ON_ERASE: dict[str, str] = {
 }
 
 NOT_PERSONAL: dict[str, str] = {
+    "sales_accounts": "a company: `id`, its `name` (from its contacts' company field or its domain), `created_at`",
+    "sales_account_domains": "a company's email `domain` (never a free-mail one) and its `account_id`, `created_at`",
     # Each description names every column (in backticks; tests/contacts/test_privacy.py checks it).
     "content_views": "per `day`, `content_kind` and `content_slug`: `views`, counted for everyone, tracked or "
                      "not, and how many of them were `untracked` (DNT/GPC or declined); no identity",
@@ -58,11 +67,13 @@ NOT_PERSONAL: dict[str, str] = {
                            "the limit and the client address or sign-in email, the hits (`count`) and when the "
                            "window ends (`expires_at`, the limit's period after it began); expired rows are deleted",
     "tracking_drops": "dropped beacons (`count`) per `day` and `reason` (bot, consent, rate limit…); no identity",
+    "crm_cursors": "how far cabos has read a CRM's deal changes: `crm` (its name), `position` (the CRM's own "
+                   "timestamp), `updated_at`",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
                    "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
-                   "`last_login_at`",
+                   "`last_login_at`, `booking_url` (their meeting page, offered to contacts)",
     "api_tokens": "staff API tokens: `id`, `user_id` (a staff user), `name`, `token_hash` (SHA-256; the token is "
                   "never stored), `created_at`, `last_used_at`, `revoked_at`",
     "dashboard_content_days": "per `day`, `content_kind` and `content_slug`: `readings`, how many were read to the "

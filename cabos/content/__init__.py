@@ -40,7 +40,20 @@ class ContentStore:
     def current(self) -> Library:
         if self.reload_enabled and time.monotonic() - self._checked > 1.0:
             self.maybe_reload()
+        release = self.library.next_release
+        if release is not None and datetime.now(UTC) >= release:
+            self.release()
         return self.library
+
+    def release(self) -> None:
+        """A scheduled piece's time has come: build the library again (unchanged files are not re-read)."""
+        with self._lock:
+            release = self.library.next_release
+            if release is None or datetime.now(UTC) < release:
+                return  # another thread released it
+            self.library = self.loader.load()
+            self._mark_loaded()
+            log.info("content: published what was scheduled for %s", release.isoformat())
 
     def maybe_reload(self) -> bool:
         """Reload if any file changed; return whether it did."""
@@ -67,3 +80,4 @@ def init_app(app: Flask, extensions: tuple[Extension, ...] = ()) -> None:
 
 def current_library() -> Library:
     return current_app.extensions["cabos.content"].current()
+

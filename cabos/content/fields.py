@@ -8,7 +8,7 @@ gets a default (with a warning, when cabos really needs it) or is an error.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,6 +63,26 @@ def a_date(value: Any) -> date | None:
             except ValueError:
                 continue
     raise FieldProblem(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01")
+
+
+def a_moment(value: Any) -> datetime | None:
+    """A moment in UTC: a date (its start), a datetime, or ISO 8601 text; no offset means UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(0, 0))
+    elif isinstance(value, str):
+        raw = re.sub(r"\s+([+-]\d{2}):?(\d{2})$", r"\1:\2", value.strip()).replace(" ", "T", 1)
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise FieldProblem(f"{value!r} is not a moment; write it as YYYY-MM-DD HH:MM, "
+                               "e.g. 2026-03-01 09:00 (UTC) or 2026-03-01 09:00 +01:00") from None
+    else:
+        raise FieldProblem(f"{value!r} is not a moment; write it as YYYY-MM-DD HH:MM, e.g. 2026-03-01 09:00")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def slug_list(value: Any) -> tuple[str, ...]:

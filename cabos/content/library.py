@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -26,8 +26,13 @@ class Library:
     drafts: tuple[Document, ...]
     issues: tuple[Issue, ...]
     version: str
+    # Pieces not yet live (a future date or publish_at), and when the first of them goes live.
+    scheduled: tuple[Document, ...] = ()
+    next_release: datetime | None = None
     sections: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     media: MappingProxyType[str, MediaFile] = field(default_factory=lambda: MappingProxyType({}))
+    # Files only unpublished pieces use: served to a request that knows the file's hash (previews).
+    preview_media: MappingProxyType[str, MediaFile] = field(default_factory=lambda: MappingProxyType({}))
     # Resolves images and .md links (cabos.content.media) for the parts loaded after the documents.
     references: References | None = field(default=None, compare=False, repr=False)
 
@@ -37,9 +42,18 @@ class Library:
 
     @classmethod
     def build(cls, site: Site, problems: dict[str, Problem], docs: dict[Kind, list[Document]],
-              issues: list[Issue]) -> Library:
-        published = {k: _newest_first([d for d in v if not d.draft]) for k, v in docs.items()}
+              issues: list[Issue], now: datetime | None = None) -> Library:
+        """Index the documents as of ``now``: drafts and pieces whose release is later are left out."""
+        now = now or datetime.now(UTC)
+
+        def waiting(d: Document) -> bool:
+            return not d.draft and d.release_at is not None and d.release_at > now
+
+        published = {k: _newest_first([d for d in v if not d.draft and not waiting(d)]) for k, v in docs.items()}
+        scheduled = sorted((d for v in docs.values() for d in v if waiting(d)),
+                           key=lambda d: d.release_at or now)
         digest = hashlib.sha256(repr(site).encode())
+        digest.update(repr([d.source for d in scheduled]).encode())  # a release changes the version
         for p in problems.values():
             digest.update(repr(p).encode())
         for kind in ("article", "guide", "page"):
@@ -54,6 +68,8 @@ class Library:
             drafts=tuple(d for v in docs.values() for d in v if d.draft),
             issues=tuple(issues),
             version=digest.hexdigest()[:16],
+            scheduled=tuple(scheduled),
+            next_release=scheduled[0].release_at if scheduled else None,
         )
 
     def with_section(self, name: str, value: Any, issues: list[Issue]) -> Library:
@@ -68,6 +84,17 @@ class Library:
     @property
     def warnings(self) -> tuple[Issue, ...]:
         return tuple(i for i in self.issues if i.severity == "warning")
+
+    def unpublished(self, source: str) -> Document | None:
+        """A draft or scheduled piece by its file (previews)."""
+        return next((d for d in (*self.drafts, *self.scheduled) if d.source == source), None)
+
+    def any_document(self, source: str) -> Document | None:
+        """Any piece, published or not, by its file."""
+        for d in (*self.articles.values(), *self.guides.values(), *self.pages.values()):
+            if d.source == source:
+                return d
+        return self.unpublished(source)
 
     def document(self, kind: Kind, slug: str) -> Document | None:
         return {"article": self.articles, "guide": self.guides, "page": self.pages}[kind].get(slug)

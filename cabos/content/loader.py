@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cabos.content import contrast
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames
+from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames, leaves
 from cabos.content.model import Brand, Document, Embeds, Issue, Kind, NavLink, Problem, Site, Stage, document_path
 from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.render import Renderer, post_date, slugify, strip_template_tags
@@ -71,6 +73,20 @@ class Collector:
 # --- site.yml and problems.yml -------------------------------------------------
 
 
+def _warn_unreadable(c: Collector, brand: Brand) -> None:
+    """A brand colour that cannot carry text (WCAG 2.2 AA, 4.5:1): say so, and name the nearest one that can."""
+    pairs = (("primary", brand.primary, brand.primary_ink, "white text on it and text in it on the background"),
+             ("accent", brand.accent, brand.accent_ink, "white text on it and text in it on the background"),
+             ("text", brand.text, brand.text_ink, "on the background"))
+    for key, colour, ink, where in pairs:
+        if ink.lower() != colour.lower():
+            worst = min(contrast.ratio(colour, other) for other in
+                        ((brand.background,) if key == "text" else (contrast.WHITE, brand.background)))
+            c.warn(f"brand {key} {colour} carries text at {worst:.1f}:1 ({where}); WCAG 2.2 AA needs 4.5:1. "
+                   f"The site writes that text in {ink}, the nearest colour that can: set `{key}: \"{ink}\"` "
+                   "to choose it yourself", "brand")
+
+
 def load_site(root: Path) -> tuple[Site, list[Issue]]:
     data, lines, issues = read_yaml(root / "site.yml", "site.yml")
     if data is None:
@@ -92,6 +108,7 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
     if isinstance(brand_raw, dict):
         colours = {k: c.field(brand_raw, k, f.colour) for k in ("primary", "accent", "text", "background")}
         brand = Brand(**{k: v for k, v in colours.items() if v}, logo=brand_raw.get("logo"))
+        _warn_unreadable(c, brand)
     else:
         c.error("brand must be a mapping of colours (primary, accent, text, background)", "brand")
 
@@ -250,10 +267,11 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
         stage = stage or site.stage_slugs[0]
     date_ = c.field(meta, "date", f.a_date) or (dated[0] if dated else None)
     draft = c.field(meta, "draft", f.boolean, False)
+    publish_at = c.field(meta, "publish_at", f.a_moment)
     if "published" in meta and c.field(meta, "published", f.boolean, True) is False:
         draft = True  # Jekyll's way of saying draft
     known = {"title", "summary", "description", "problems", "stage", "author", "date", "updated",
-             "lastmod", "draft", "published", "slug", "cover", "cover_color", "form", "thank_you"}
+             "lastmod", "draft", "published", "publish_at", "slug", "cover", "cover_color", "form", "thank_you"}
     rendered = renderer.render(body)
     summary = c.field(meta, "summary", f.text) or c.field(meta, "description", f.text) or _summary_from(body)
     problems = c.field(meta, "problems", f.slug_list, ())
@@ -266,6 +284,7 @@ def parse_document(path: Path, rel: str, kind: Kind, site: Site, renderer: Rende
         date=date_,
         updated=c.field(meta, "updated", f.a_date) or c.field(meta, "lastmod", f.a_date),
         draft=draft,
+        publish_at=publish_at,
         cover=c.field(meta, "cover", lambda v: f.text(v, 300)) or None,
         cover_color=c.field(meta, "cover_color", f.colour),
         form_fields=c.field(meta, "form", f.form_fields, ()) if kind == "guide" else (),
@@ -317,7 +336,9 @@ class LibraryLoader:
     _good: dict[str, Document] = field(default_factory=dict)
     _media: MediaScanner = field(default_factory=MediaScanner)
 
-    def load(self) -> Library:
+    def load(self, now: datetime | None = None) -> Library:
+        """The library as of ``now`` (default: the clock): pieces scheduled later are not published yet."""
+        now = now or datetime.now(UTC)
         root = Path(self.root)
         issues: list[Issue] = []
         if not root.is_dir():
@@ -328,9 +349,12 @@ class LibraryLoader:
         issues += site_issues + problem_issues
 
         docs: dict[Kind, list[Document]] = {"article": [], "guide": [], "page": []}
+        real_root = Path(os.path.realpath(root))
         seen: set[str] = set()
         for folder, kind in FOLDERS.items():
             for path in sorted((root / folder).glob("*.md")) if (root / folder).is_dir() else ():
+                if leaves(real_root, path):
+                    continue  # the media scan names it as an error; its text is never read
                 rel = f"{folder}/{path.name}"
                 seen.add(rel)
                 parsed = self._parse(path, rel, kind, site)
@@ -349,14 +373,15 @@ class LibraryLoader:
 
         issues += _cross_check(docs, problems)
         media, media_issues = self._media.scan(root)
-        refs, ref_issues = _resolve_references(docs, media, site)
-        library = replace(Library.build(site, problems, docs, issues + media_issues + ref_issues),
+        refs, ref_issues = _resolve_references(docs, media, site, now)
+        library = replace(Library.build(site, problems, docs, issues + media_issues + ref_issues, now),
                           media=MappingProxyType(media), references=refs)
         for extension in self.extensions:
             name, value, ext_issues = extension(root, library)
             library = library.with_section(name, value, ext_issues)
         # Served: what the published documents and the emails refer to, nothing else.
         return replace(library, media=MappingProxyType({rel: media[rel] for rel in sorted(refs.used)}),
+                       preview_media=MappingProxyType({rel: media[rel] for rel in sorted(refs.withheld - refs.used)}),
                        references=None)
 
     def _parse(self, path: Path, rel: str, kind: Kind, site: Site) -> Parsed:
@@ -407,24 +432,26 @@ def _cross_check(docs: dict[Kind, list[Document]], problems: dict[str, Problem])
 
 
 def _resolve_references(docs: dict[Kind, list[Document]], media: dict[str, MediaFile],
-                        site: Site) -> tuple[References, list[Issue]]:
+                        site: Site, now: datetime) -> tuple[References, list[Issue]]:
     """Point images, files and links to other Markdown files at their addresses (see media.py);
     warn about whatever the page's Content-Security-Policy or the offline PDF would lose."""
     issues: list[Issue] = []
     addresses = {d.source: document_path(d.kind, d.slug, site.language) for items in docs.values() for d in items}
-    refs = References(media, addresses, frozenset(d.source for items in docs.values() for d in items if d.draft))
+    hidden = frozenset(d.source for items in docs.values() for d in items
+                       if d.draft or (d.release_at is not None and d.release_at > now))
+    refs = References(media, addresses, hidden)
     for items in docs.values():
         for i, doc in enumerate(items):
             def warn(message: str, field: str | None = None, source: str = doc.source) -> None:
                 issues.append(Issue("warning", source, message, None, field))
 
-            body = refs.rewrite(doc.source, doc.html, warn, publish=not doc.draft)
+            body = refs.rewrite(doc.source, doc.html, warn, publish=doc.source not in hidden)
             for problem in blocked(body, site.embeds, in_pdf=doc.kind == "guide", own=site.base_url):
                 warn(problem)
             body = defer_frames(body, site.base_url)
             cover = doc.cover
             if cover:
-                address, problem = refs.resolve(doc.source, cover, publish=not doc.draft)
+                address, problem = refs.resolve(doc.source, cover, publish=doc.source not in hidden)
                 if problem:
                     warn(problem, "cover")
                 cover = address or cover

@@ -42,6 +42,16 @@ MEDIA_TYPES = {
 MAX_BYTES = 50 * 1024 * 1024  # a larger file is not media a page should carry; it is skipped with a warning
 
 
+LINK_OUT = ("is a symbolic link to something outside the content folder; it is never served or read "
+            "(it could publish any file the site can read): copy the file into the folder instead")
+
+
+def leaves(real_root: Path, path: Path) -> bool:
+    """Whether ``path`` is (or passes through) a symbolic link that ends outside ``real_root``
+    (the content folder, already resolved). A link inside the folder to another file inside it is fine."""
+    return not Path(os.path.realpath(path)).is_relative_to(real_root)
+
+
 @dataclass(frozen=True)
 class MediaFile:
     rel: str  # path inside the content folder, with "/"
@@ -64,14 +74,21 @@ class MediaScanner:
     def scan(self, root: Path) -> tuple[dict[str, MediaFile], list[Issue]]:
         files: dict[str, MediaFile] = {}
         issues: list[Issue] = []
+        real_root = Path(os.path.realpath(root))
         for dirpath, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in dirs + sorted(names):
+                path = Path(dirpath) / name
+                if leaves(real_root, path):
+                    issues.append(Issue("error", path.relative_to(root).as_posix(), LINK_OUT))
             for name in sorted(names):
                 mimetype = MEDIA_TYPES.get(os.path.splitext(name)[1].lower())
                 if mimetype is None or name.startswith("."):
                     continue
                 path = Path(dirpath) / name
                 rel = path.relative_to(root).as_posix()
+                if leaves(real_root, path):
+                    continue
                 try:
                     st = path.stat()
                 except FileNotFoundError:
@@ -128,6 +145,7 @@ class References:
         # Hugo's posts/): a file name only one document has is that document.
         self.by_name = {name: sources[0] for name, sources in names.items() if len(sources) == 1}
         self.used: set[str] = set()  # media that published documents and emails refer to: all the site serves
+        self.withheld: set[str] = set()  # media only drafts and scheduled pieces refer to: previews only
 
     def resolve(self, source: str, reference: str, publish: bool = True) -> tuple[str | None, str | None]:
         """(new address or None to keep it, or a warning) for one reference written in ``source``.
@@ -156,8 +174,7 @@ class References:
         for candidate in candidates:
             found = self.media.get(candidate)
             if found is not None:
-                if publish:
-                    self.used.add(candidate)
+                (self.used if publish else self.withheld).add(candidate)
                 return found.url + fragment, None
         if os.path.splitext(target)[1].lower() in MEDIA_TYPES:
             if not candidates:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
+
+from cabos.content import contrast
 
 Kind = Literal["article", "guide", "page"]
 
@@ -60,10 +62,24 @@ class Problem:
 @dataclass(frozen=True)
 class Brand:
     primary: str = "#0f4c5c"
-    accent: str = "#e36414"
+    accent: str = "#c35611"
     text: str = "#1d2430"
     background: str = "#ffffff"
     logo: str | None = None
+
+    # The colours text is written in (or white text on): the brand's own when they reach WCAG AA's
+    # 4.5:1, else the nearest that does (``cabos check`` says so). The brand's own stay for decoration.
+    @property
+    def primary_ink(self) -> str:
+        return contrast.readable(self.primary, (contrast.WHITE, self.background))
+
+    @property
+    def accent_ink(self) -> str:
+        return contrast.readable(self.accent, (contrast.WHITE, self.background))
+
+    @property
+    def text_ink(self) -> str:
+        return contrast.readable(self.text, (self.background,))
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,7 @@ class Document:
     date: date | None = None
     updated: date | None = None
     draft: bool = False
+    publish_at: datetime | None = None  # front matter `publish_at` (UTC): served from then on
     cover: str | None = None
     cover_color: str | None = None
     form_fields: tuple[FormField, ...] = ()
@@ -152,3 +169,10 @@ class Document:
     extra: dict[str, Any] = field(default_factory=dict)
     digest: str = ""  # hash of the source file: cache keys, ETags
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def release_at(self) -> datetime | None:
+        """When the piece goes live: ``publish_at``, else the start of its date (UTC)."""
+        if self.publish_at is not None:
+            return self.publish_at
+        return datetime.combine(self.date, time(0, 0), tzinfo=UTC) if self.date else None

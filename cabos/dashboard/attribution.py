@@ -10,7 +10,12 @@ Each won deal's revenue is shared among its touches by one of three methods:
 - ``linear``: evenly among all touches.
 
 A touch's share goes whole to its content (or sequence) and is split evenly among the
-problems it was tagged with when it happened. A deal without touches stays unattributed.
+problems it was tagged with when it happened. A touch that carries no problem (a pricing or
+demo page, a nurture email's click) is split evenly among the problems the contact read about
+on the rest of that trail, so the page where people convert does not take the problems'
+revenue; only a deal whose trail names no problem at all keeps it under ``NO_PROBLEM``. Pages
+without problems are also reported apart, as *conversion pages*. A deal without touches stays
+unattributed.
 """
 
 from __future__ import annotations
@@ -127,6 +132,10 @@ class Attribution:
     def sorted_problems(self, method: str) -> list[Credit]:
         return sorted(self.problems, key=lambda c: (-c.cents[method], c.key))
 
+    def conversion_pages(self, method: str) -> list[Credit]:
+        """Pages that carry no problem (pricing, demo), with the revenue of their touches."""
+        return [c for c in self.sorted_items(method) if c.kind == "page"]
+
 
 def attribute(won: Sequence[Win], touches: dict[int, list[Touch]]) -> Attribution:
     """Share each win's revenue among its touches, by every method at once."""
@@ -146,12 +155,13 @@ def attribute(won: Sequence[Win], touches: dict[int, list[Touch]]) -> Attributio
         split = shares(trail, w.handoff_at)
         touched_items: set[tuple[str, str]] = set()
         touched_problems: set[str] = set()
+        read_about = tuple(dict.fromkeys(p for t in trail for p in t.problems)) or (NO_PROBLEM,)
         for i, t in enumerate(trail):
             item = items.get((t.kind, t.key))
             if item is None:
                 item = items[(t.kind, t.key)] = Credit(t.kind, t.key)
             touched_items.add((t.kind, t.key))
-            tags = t.problems or (NO_PROBLEM,)
+            tags = t.problems or read_about
             for tag in tags:
                 if tag not in problems:
                     problems[tag] = Credit("problem", tag)

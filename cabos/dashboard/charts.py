@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from cabos import formats
+
 PALETTE = ("#0f4c5c", "#e36414", "#5f0f40", "#2a9d8f", "#9a031e", "#6c757d", "#fb8b24")
 _ids = itertools.count(1)
 
@@ -89,13 +91,8 @@ def _frame(width: int, height: int, left: int, bottom: int, top_value: float, la
 
 
 def _short(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
-    if value >= 10_000:
-        return f"{value / 1000:.0f}k"
-    if value >= 1000:
-        return f"{value / 1000:.1f}k".replace(".0k", "k")
-    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    """An axis value in the locale's short form: '1,5 mil' / '1.5K'."""
+    return formats.compact(value)
 
 
 def lines(series: Sequence[tuple[str, Sequence[float]]], labels: Sequence[str], title: str, desc: str,

@@ -62,4 +62,4 @@ def demo_command(force: bool, if_empty: bool, days: int, people: int, seed: int)
     for note in summary.notes[:5]:
         click.echo(f"  note: {note}")
     click.echo(f"\nSign in at /staff/login as {demo.ADMIN_EMAIL} with the password: {summary.password}\n"
-               "(shown once; `cabos users reset-password admin@example.com` sets another)")
+               "(shown only now; `cabos users reset-password admin@example.com` sets another one later)")

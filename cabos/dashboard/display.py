@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask_babel import format_currency, format_decimal, format_percent, get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+
+from cabos import formats
 
 STAGE_LABELS = {
     "visitors": _l("Visitors"),
@@ -37,6 +39,8 @@ METHOD_HELP = {
 KIND_LABELS = {"article": _l("Article"), "page": _l("Page"), "guide": _l("Guide"), "sequence": _l("Sequence"),
                "problem": _l("Problem"), "author": _l("Author")}
 OUTCOME_LABELS = {"sent_back": _l("Sent back"), "disqualified": _l("Disqualified")}
+CAMPAIGN_LABELS = {"visitors": _l("Visitors"), "engaged": _l("Engaged readers"), "contacts": _l("Contacts"),
+                   "purchase": _l("Purchase mode"), "handoffs": _l("Handoffs"), "won": _l("Won")}
 
 
 def label(mapping: dict[str, Any], key: str) -> str:
@@ -44,19 +48,16 @@ def label(mapping: dict[str, Any], key: str) -> str:
 
 
 def integer(value: int | None) -> str:
-    return "—" if value is None else format_decimal(value, format="#,##0")
+    return formats.number(value)
 
 
 def percent(rate: float | None) -> str:
-    return "—" if rate is None else format_percent(rate, format="#,##0.#%")
+    return formats.percent(rate)
 
 
 def money(cents: float | None, currency: str) -> str:
     """Whole units in the locale's currency pattern: '€13,000', '13.000 €'."""
-    if cents is None:
-        return "—"
-    pattern = get_locale().currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
-    return format_currency(round(cents / 100), currency, format=pattern, currency_digits=False)
+    return formats.money(cents, currency, whole=True)
 
 
 def seconds(value: float | None) -> str:
@@ -93,4 +94,4 @@ def helpers() -> dict[str, Any]:
     return {"dash_integer": integer, "dash_percent": percent, "dash_money": money, "dash_seconds": seconds,
             "dash_duration": duration, "dash_label": label, "STAGE_LABELS": STAGE_LABELS, "STAGE_HELP": STAGE_HELP,
             "SERIES_LABELS": SERIES_LABELS, "METHOD_LABELS": METHOD_LABELS, "METHOD_HELP": METHOD_HELP,
-            "KIND_LABELS": KIND_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS}
+            "KIND_LABELS": KIND_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS, "CAMPAIGN_LABELS": CAMPAIGN_LABELS}

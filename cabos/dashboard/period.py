@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 PRESETS = {"30d": 30, "90d": 90, "365d": 365}
 DEFAULT_PRESET = "90d"
 MAX_DAYS = 366 * 3
+EARLIEST = date(1970, 1, 1)  # nothing a dashboard shows happened before; see from_args
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,15 @@ def _date(value: str | None) -> date | None:
 
 
 def from_args(args: Mapping[str, str], today: date) -> tuple[Period, str]:
-    """The period a request asks for (``range`` preset, or ``from``/``to`` dates), and the preset name or 'custom'."""
+    """The period a request asks for (``range`` preset, or ``from``/``to`` dates), and the preset name or 'custom'.
+
+    Dates are clamped to the Unix epoch .. a year from today: the calendar's edges (``0001-01-01``,
+    ``9999-12-31``) would overflow the arithmetic on weeks, months and the period before.
+    """
     start, end = _date(args.get("from")), _date(args.get("to"))
     if start or end:
+        latest = today + timedelta(days=366)
+        start, end = (min(max(d, EARLIEST), latest) if d else None for d in (start, end))
         end = end or today
         start = start or end - timedelta(days=PRESETS[DEFAULT_PRESET] - 1)
         if start > end:

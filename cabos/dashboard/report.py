@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from cabos.content import Library
-from cabos.dashboard import attribution, content, metrics, rollup
+from cabos.dashboard import attribution, campaigns, content, metrics, rollup
 from cabos.dashboard.period import Period
 
 
@@ -21,6 +21,7 @@ class Report:
     content: content.ContentReport
     people: metrics.People
     series: list[metrics.Point]
+    campaigns: campaigns.Campaigns
 
 
 def build(session: Session, period: Period, library: Library, now: datetime, every: str = "week") -> Report:
@@ -37,4 +38,5 @@ def build(session: Session, period: Period, library: Library, now: datetime, eve
         content=content.report(library, rows.contents, rows.contacts, won, touches),
         people=metrics.people(session, period, now, won=won),
         series=metrics.series(session, period, every, rows.readers, won=won, identified_days=identified),
+        campaigns=campaigns.campaigns(session, period, won),
     )

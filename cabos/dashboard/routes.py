@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, Response, abort, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from cabos import formats
 from cabos.content import current_library
 from cabos.dashboard import charts, display, tables
 from cabos.dashboard.attribution import METHODS
@@ -38,13 +39,13 @@ def _report() -> tuple[Report, str, str]:
 
 
 def _bucket_label(point: Any, every: str) -> str:
-    return point.start.strftime("%Y-%m") if every == "month" else point.start.strftime("%d/%m")
+    return formats.month(point.start) if every == "month" else formats.day_month(point.start)
 
 
 def _charts(report: Report, method: str) -> dict[str, Any]:
     f = report.funnel
     stages = [(display.label(display.STAGE_LABELS, s.key), s.count, display.integer(s.count)) for s in f.stages]
-    period = _("%(start)s to %(end)s", start=report.period.start.isoformat(), end=report.period.end.isoformat())
+    period = _("%(start)s to %(end)s", start=formats.date(report.period.start), end=formats.date(report.period.end))
     labels = [_bucket_label(p, report.every) for p in report.series]
     readers_series = [(display.label(display.SERIES_LABELS, k), [p.values[k] for p in report.series])
                       for k in ("visitors", "engaged")]
@@ -110,7 +111,7 @@ def table_csv(table: str) -> Response:
     report, _preset, _method = _report()
     body = tables.to_csv(builder(report, current_library()))
     name = f"cabos-{table}-{report.period.start.isoformat()}-{report.period.end.isoformat()}.csv"
-    response = Response("\ufeff" + body, mimetype="text/csv")  # the BOM makes spreadsheets read UTF-8
+    response = Response(body, mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
 
+from cabos import formats
 from cabos.content import Library
 from cabos.dashboard import display
 from cabos.dashboard.attribution import METHODS
+from cabos.dashboard.campaigns import METRICS as CAMPAIGN_METRICS
+from cabos.dashboard.campaigns import CampaignRow
 from cabos.dashboard.content import Performance
 from cabos.dashboard.metrics import PersonRow
 from cabos.dashboard.report import Report
@@ -23,15 +25,16 @@ def title_of(library: Library, kind: str, key: str) -> str:
     """The content's title, the problem's name, or the key itself (sequences, removed content)."""
     if kind == "problem":
         problem = library.problems.get(key)
-        return problem.name if problem is not None else (key or _("(no problem)"))
+        return problem.name if problem is not None else (key or _("(no problem read)"))
     if kind in ("article", "guide", "page"):
         doc = library.document(kind, key)  # type: ignore[arg-type]
         return doc.title if doc is not None else key
     return key
 
 
-def _money(cents: float) -> str:
-    return f"{cents / 100:.2f}"
+def _money(cents: float) -> Decimal:
+    """Currency units as a number the spreadsheet can add up (written in the locale's dialect)."""
+    return (Decimal(round(cents)) / 100).quantize(Decimal("0.01"))
 
 
 def funnel(report: Report, library: Library) -> Table:
@@ -49,7 +52,7 @@ def series(report: Report, library: Library) -> Table:
     keys = ("visitors", "engaged", "identified", "purchase", "handed_off", "won")
     head = [_("From"), _("To"), *[display.label(display.SERIES_LABELS, k) for k in keys],
             _("Revenue (%(currency)s)", currency=report.funnel.currency)]
-    rows = [[p.start.isoformat(), p.end.isoformat(), *[p.values[k] for k in keys], _money(p.values["revenue"])]
+    rows = [[p.start, p.end, *[p.values[k] for k in keys], _money(p.values["revenue"])]
             for p in report.series]
     return head, rows
 
@@ -75,6 +78,30 @@ def attribution_problems(report: Report, library: Library) -> Table:
     if a.unattributed_cents:
         rows.append(["", _("Unattributed"), *[_money(a.unattributed_cents) for _m in METHODS], ""])
     return head, rows
+
+
+def conversion_pages(report: Report, library: Library) -> Table:
+    a = report.attribution
+    head = [_("Page"), _("Title"), *[f"{display.label(display.METHOD_LABELS, m)} ({a.currency})" for m in METHODS],
+            _("Won deals touched")]
+    return head, [[c.key, title_of(library, c.kind, c.key), *[_money(c.cents[m]) for m in METHODS], c.deals]
+                  for c in a.conversion_pages("linear")]
+
+
+def _campaigns(rows: Sequence[CampaignRow], currency: str) -> Table:
+    head = [_("Source"), _("Medium"), _("Campaign"), *[display.label(display.CAMPAIGN_LABELS, k)
+                                                       for k in CAMPAIGN_METRICS],
+            _("Revenue won (%(currency)s)", currency=currency)]
+    return head, [[r.source, r.medium, r.campaign, *[r.counts[k] for k in CAMPAIGN_METRICS], _money(r.revenue_cents)]
+                  for r in rows]
+
+
+def campaigns_first(report: Report, library: Library) -> Table:
+    return _campaigns(report.campaigns.first, report.campaigns.currency)
+
+
+def campaigns_last(report: Report, library: Library) -> Table:
+    return _campaigns(report.campaigns.last, report.campaigns.currency)
 
 
 def _performance(rows: Iterable[Performance], currency: str, first: str) -> Table:
@@ -115,7 +142,7 @@ def _person(r: PersonRow, name: str) -> list[Any]:
 def people(report: Report, library: Library) -> Table:
     p = report.people
     head = [_("Salesperson"), _("Handoffs received"), _("Median first response (hours)"), _("Answered within SLA"),
-            _("Due"), _("Accepted"), _("Sent back"), _("Reasons sent back"), _("Disqualified"), _("Won"), _("Lost"),
+            _("Due for the SLA"), _("Accepted"), _("Sent back"), _("Reasons sent back"), _("Disqualified"), _("Won"), _("Lost"),
             _("Revenue (%(currency)s)", currency=p.currency)]
     rows = [_person(r, r.name or _("(unassigned)")) for r in p.sales]
     rows.append(_person(p.team, _("Team")))
@@ -143,6 +170,9 @@ TABLES: dict[str, Callable[[Report, Library], Table]] = {
     "series": series,
     "attribution": attribution,
     "attribution-problems": attribution_problems,
+    "conversion-pages": conversion_pages,
+    "campaigns-first-touch": campaigns_first,
+    "campaigns-last-touch": campaigns_last,
     "content": content,
     "problems": problems,
     "authors": authors,
@@ -151,23 +181,7 @@ TABLES: dict[str, Callable[[Report, Library], Table]] = {
     "sent-back-by-problem": closed_loop_problem,
 }
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading '."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
 def to_csv(table: Table) -> str:
+    """The table as the locale's spreadsheet opens it (see ``formats.csv_text``)."""
     head, rows = table
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([cell(h) for h in head])
-    for row in rows:
-        writer.writerow([cell(v) for v in row])
-    return buffer.getvalue()
+    return formats.csv_text(head, rows)

@@ -224,6 +224,7 @@ def _signals(value: Any, library: Library, c: Checker) -> dict[tuple[str, str], 
     out: dict[tuple[str, str], Signal] = {}
     docs = {"article": library.articles, "guide": library.guides, "page": library.pages}
     drafts = {(d.kind, d.slug) for d in library.drafts}
+    scheduled = {(d.kind, d.slug) for d in library.scheduled}  # counts from the day it goes live
     for i, item in enumerate(value):
         path: Path_ = ("signals", i)
         item = c.mapping(item, path, (*CONTENT_KINDS, "points", "label", "evidence"))
@@ -232,7 +233,7 @@ def _signals(value: Any, library: Library, c: Checker) -> dict[tuple[str, str], 
             c.error(path, "each signal names exactly one of article, guide or page, e.g. 'page: pricing'")
             continue
         kind, slug = kinds[0], str(item[kinds[0]])
-        if slug not in docs[kind]:
+        if slug not in docs[kind] and (kind, slug) not in scheduled:
             if (kind, slug) in drafts:
                 c.warn((*path, kind), f"{kind} {slug!r} is a draft: this signal counts nothing until it is published")
             else:

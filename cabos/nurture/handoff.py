@@ -9,7 +9,9 @@ sales announces handoffs and outcomes. Nurture listens:
   sequences and ``create_handoff`` hands them to sales;
 - any handoff (however it was made) ends their sequences;
 - a handoff sent back to nurture resumes the sequences the contact left for it,
-  at the step they would have received next.
+  at the step they would have received next;
+- a contact who becomes a customer (won) leaves the sequences meant for
+  prospects (those with the ``handoff`` exit).
 
 Receivers run inside the caller's transaction and never commit.
 """
@@ -99,7 +101,12 @@ def on_handoff_created(_sender: Any, handoff: Handoff, session: Session, **_: An
 
 
 def on_outcome_recorded(_sender: Any, handoff: Handoff, outcome: Any, session: Session, **_: Any) -> None:
-    """Sent back to nurture: resume the sequences the contact left for purchase mode or the handoff."""
+    """Sent back to nurture: resume the sequences the contact left; won: leave the prospects' sequences."""
+    if getattr(outcome, "kind", None) == "won":
+        nurture = _nurture()
+        prospects = None if nurture is None else [s.slug for s in nurture.sequences.values() if "handoff" in s.exits]
+        exit_sequences(session, handoff.contact_id, "customer", outcome.occurred_at, prospects)
+        return
     if getattr(outcome, "kind", None) != "sent_back":
         return
     resume(session, handoff.contact_id, outcome.occurred_at, _nurture(), {"handoff": handoff.id})

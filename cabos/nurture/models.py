@@ -128,5 +128,7 @@ class GuideMail(Delivery, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     guide: Mapped[str] = mapped_column(String(200))  # the guide's slug
-    kind: Mapped[str] = mapped_column(String(16), default="form")  # form | resend
+    kind: Mapped[str] = mapped_column(String(16), default="form")  # form | resend | confirm
+    # A confirmation link for answers waiting for proof of the address (kind "confirm").
+    pending_id: Mapped[int | None] = mapped_column(ForeignKey("pending_submissions.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

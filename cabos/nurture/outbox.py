@@ -51,6 +51,7 @@ from cabos.content.library import Library
 from cabos.intent.rules import rules_of
 from cabos.intent.scoring import should_hand_off
 from cabos.intent.store import current_state
+from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Composed, Values, compose, recipient
 from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
 from cabos.nurture.links import click_token, unsubscribe_token
@@ -179,8 +180,8 @@ class SendCounts:
 
 
 def _retry_safe(exc: mail.MailError) -> bool:
-    """The server surely did not take the message: it said 4xx, or we never got a conversation."""
-    if exc.code is not None and 400 <= exc.code < 500:
+    """The server surely did not take the message: it said 4xx, or the conversation ended before DATA."""
+    if exc.not_sent or (exc.code is not None and 400 <= exc.code < 500):
         return True
     cause = exc.__cause__
     return isinstance(cause, (ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
@@ -199,6 +200,7 @@ class Deliverer:
     """
 
     model: Any = None
+    kind = "nurture"  # in the Message-ID map (bounces find their send by it)
     label = "nurture"  # in log lines
     stuck_hint = "see `cabos nurture stuck`"
 
@@ -258,61 +260,141 @@ class Deliverer:
                 .values(status=QUEUED, claimed_by=None, claimed_at=None)).rowcount or 0
 
     def deliver(self, stop: Any = None, limit: int | None = None) -> SendCounts:
-        """Claim and send until nothing is ready (or ``stop()`` says so, or ``limit`` sends were tried)."""
+        """Claim and send until nothing is ready (or ``stop()`` says so, or ``limit`` sends were tried).
+
+        Per claimed batch: one transaction checks and renders every row (they stay ``claimed``);
+        then, per row, one transaction records the previous row as sent and marks this one
+        ``sending`` (checking suppression and the enrolment again), and the message goes over
+        the sender's one SMTP connection. A crash leaves at most the row in flight in doubt.
+        """
         counts = SendCounts()
         tried = 0
-        while not (stop and stop()):
-            ids = self.claim(self.clock())
-            if not ids:
-                break
-            for i, row_id in enumerate(ids):
-                if (stop and stop()) or (limit is not None and tried >= limit):
-                    counts.released += self.release(ids[i:])
-                    return counts
-                outcome, reason = self.send_one(row_id)
-                counts.add(outcome, reason)
-                tried += 1
+        with mail.connection(self.app) as through:
+            while not (stop and stop()):
+                ids = self.claim(self.clock())
+                if not ids:
+                    break
+                ready = self._prepare_batch(ids, counts)
+                accepted: tuple[int, str] | None = None  # taken by the server, recorded with the next start
+                for i, (row_id, message) in enumerate(ready):
+                    if (stop and stop()) or (limit is not None and tried >= limit):
+                        self._record(accepted, counts)
+                        counts.released += self.release([r for r, _ in ready[i:]])
+                        return counts
+                    verdict = self._start(row_id, accepted, counts)
+                    accepted = None
+                    if verdict is not None:
+                        counts.add(*verdict)
+                        continue
+                    tried += 1
+                    try:
+                        message_id = mail.send(message, self.app, through)
+                    except mail.MailError as exc:
+                        counts.add(*self._failure(row_id, exc))
+                        continue
+                    except Exception as exc:  # we cannot tell whether the server got it
+                        log.exception("%s: unexpected error sending row %s", self.label, row_id)
+                        counts.add(*self._finish(row_id, UNKNOWN, "error", str(exc)[:500]))
+                        continue
+                    accepted = (row_id, message_id)
+                self._record(accepted, counts)
         return counts
+
+    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, EmailMessage]]:
+        """Check and render a claimed batch in one transaction; rows that must not go are settled now."""
+        now = self.clock()
+        ready = []
+        with self.database.session() as session:
+            begin_write(session)
+            for row_id in ids:
+                outcome = self._check_and_render(session, row_id, now)
+                if isinstance(outcome, tuple):
+                    counts.add(*outcome)
+                else:
+                    ready.append((row_id, outcome))
+        return ready
+
+    def _start(self, row_id: int, accepted: tuple[int, str] | None, counts: SendCounts) -> tuple[str, str] | None:
+        """Record the previous send and mark this row ``sending`` (committed); or why it must not go."""
+        now = self.clock()
+        table = self.model
+        with self.database.session() as session:
+            begin_write(session)
+            if accepted is not None:
+                counts.add(*self._mark_sent(session, *accepted, now))
+            verdict = self._recheck(session, row_id)
+            if verdict is not None:
+                status, reason = verdict
+                changed = session.execute(update(table).where(
+                    table.id == row_id, table.status == CLAIMED, table.claimed_by == self.id)
+                    .values(status=status, reason=reason, claimed_by=None)).rowcount
+                return (("cancelled" if status == CANCELLED else "skipped") if changed else "lost"), reason
+            # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
+            changed = session.execute(update(table).where(
+                table.id == row_id, table.status == CLAIMED, table.claimed_by == self.id)
+                .values(status=SENDING, sending_at=now, attempts=table.attempts + 1)).rowcount
+        return None if changed else ("lost", "")
+
+    def _record(self, accepted: tuple[int, str] | None, counts: SendCounts) -> None:
+        if accepted is not None:
+            with self.database.session() as session:
+                begin_write(session)
+                counts.add(*self._mark_sent(session, *accepted, self.clock()))
+
+    def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
+        """What may have changed since the batch was checked (an unsubscribe, say), just before sending."""
+        return None
 
     # -- one row --
 
-    def send_one(self, row_id: int) -> tuple[str, str]:
-        """Check, mark sending, deliver, mark sent: returns (outcome, reason)."""
+    def send_one(self, row_id: int, through: mail.Connection | None = None) -> tuple[str, str]:
+        """Check, mark sending, deliver (over ``through`` if given), mark sent: returns (outcome, reason)."""
         prepared = self._prepare(row_id)
         if isinstance(prepared, tuple):
             return prepared
         try:
-            message_id = mail.send(prepared, self.app)
-        except mail.PermanentMailError as exc:
-            return self._failed(row_id, exc)
-        except mail.TemporaryMailError as exc:
-            return self._temporary(row_id, exc)
+            message_id = mail.send(prepared, self.app, through)
+        except mail.MailError as exc:
+            return self._failure(row_id, exc)
         except Exception as exc:  # we cannot tell whether the server got it
             log.exception("%s: unexpected error sending row %s", self.label, row_id)
             return self._finish(row_id, UNKNOWN, "error", str(exc)[:500])
         return self._sent(row_id, message_id)
+
+    def _failure(self, row_id: int, exc: mail.MailError) -> tuple[str, str]:
+        if isinstance(exc, mail.PermanentMailError):
+            return self._failed(row_id, exc)
+        return self._temporary(row_id, exc)  # type: ignore[arg-type]
 
     def _prepare(self, row_id: int) -> EmailMessage | tuple[str, str]:
         """The message for a row this sender claimed, marked ``sending`` (committed); or (outcome, reason)."""
         now = self.clock()
         with self.database.session() as session:
             begin_write(session)
-            row = self._claimed_row(session, row_id)
-            if row is None:
-                return "lost", ""
-            verdict = self._verdict(session, row, now)
-            if verdict:
-                status, reason = verdict
-                row.status, row.reason, row.claimed_by = status, reason, None
-                return ("cancelled" if status == CANCELLED else "skipped"), reason
-            try:
-                message = self._render(session, row)
-            except Exception as exc:  # a content mistake: nothing was sent, nothing will be
-                log.exception("%s: cannot render row %s", self.label, row.id)
-                row.status, row.reason, row.error, row.claimed_by = FAILED, "render", str(exc)[:500], None
-                return "failed", "render"
+            message = self._check_and_render(session, row_id, now)
+            if isinstance(message, tuple):
+                return message
+            row = session.get(self.model, row_id)
             # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
             row.status, row.sending_at, row.attempts = SENDING, now, row.attempts + 1
+        return message
+
+    def _check_and_render(self, session: Session, row_id: int, now: datetime) -> EmailMessage | tuple[str, str]:
+        """The message for a row this sender still holds, or (outcome, reason) with the row settled."""
+        row = self._claimed_row(session, row_id)
+        if row is None:
+            return "lost", ""
+        verdict = self._verdict(session, row, now)
+        if verdict:
+            status, reason = verdict
+            row.status, row.reason, row.claimed_by = status, reason, None
+            return ("cancelled" if status == CANCELLED else "skipped"), reason
+        try:
+            message = self._render(session, row)
+        except Exception as exc:  # a content mistake: nothing was sent, nothing will be
+            log.exception("%s: cannot render row %s", self.label, row.id)
+            row.status, row.reason, row.error, row.claimed_by = FAILED, "render", str(exc)[:500], None
+            return "failed", "render"
         return message
 
     def _verdict(self, session: Session, row: Any, now: datetime) -> tuple[str, str] | None:
@@ -333,7 +415,10 @@ class Deliverer:
         return row
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        """What else a delivered row leaves behind, in the transaction that marks it sent."""
+        """What else a delivered row leaves behind, in the transaction that marks it sent: its Message-ID's map."""
+        contact_id = session.scalar(select(self.model.contact_id).where(self.model.id == row_id))
+        if contact_id is not None:
+            remember(session, message_id=message_id, contact_id=contact_id, kind=self.kind, ref_id=row_id, now=now)
 
     def _finish(self, row_id: int, status: str, reason: str, error: str = "", **values: Any) -> tuple[str, str]:
         table = self.model
@@ -346,16 +431,18 @@ class Deliverer:
                 reason)
 
     def _sent(self, row_id: int, message_id: str) -> tuple[str, str]:
-        now = self.clock()
-        table = self.model
         with self.database.session() as session:
             begin_write(session)
-            # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
-            changed = session.execute(update(table).where(
-                table.id == row_id, table.claimed_by == self.id, table.status.in_((SENDING, UNKNOWN)))
-                .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
-            if changed:
-                self._record_sent(session, row_id, message_id, now)
+            return self._mark_sent(session, row_id, message_id, self.clock())
+
+    def _mark_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> tuple[str, str]:
+        table = self.model
+        # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
+        changed = session.execute(update(table).where(
+            table.id == row_id, table.claimed_by == self.id, table.status.in_((SENDING, UNKNOWN)))
+            .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
+        if changed:
+            self._record_sent(session, row_id, message_id, now)
         return ("sent" if changed else "lost"), ""
 
     def _temporary(self, row_id: int, exc: mail.TemporaryMailError) -> tuple[str, str]:
@@ -401,6 +488,19 @@ class Sender(Deliverer):
             return SKIPPED, "article_gone"
         return verdict
 
+    def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
+        found = session.execute(select(Contact.email, Enrolment.status, Enrolment.exit_reason)
+                                .join(OutboxMessage, OutboxMessage.contact_id == Contact.id)
+                                .join(Enrolment, Enrolment.id == OutboxMessage.enrolment_id)
+                                .where(OutboxMessage.id == row_id)).one_or_none()
+        if found is None:
+            return CANCELLED, "erased"
+        if session.get(Suppression, email_hash(found.email)) is not None:
+            return CANCELLED, "unsubscribe"
+        if found.status == EXITED:
+            return CANCELLED, found.exit_reason or "exited"
+        return None
+
     def _render(self, session: Session, row: OutboxMessage) -> EmailMessage:
         contact = session.get(Contact, row.contact_id)  # from the session's identity map: no query
         assert contact is not None
@@ -437,6 +537,8 @@ class Sender(Deliverer):
         row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
                                      OutboxMessage.email, OutboxMessage.data)
                               .where(OutboxMessage.id == row_id)).one()
+        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
+                 sequence=row.sequence, step=row.step)
         session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
             "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
             "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))

@@ -5,7 +5,7 @@
 written in that email (no open redirect). Bots and old links are redirected
 without being recorded.
 
-``/e/u/<token>``: GET shows a confirmation page and changes nothing (link
+``/e/u/<token>``: GET (and HEAD) shows a confirmation page and changes nothing (link
 scanners open every link in a message); POST unsubscribes. The POST needs no
 cookie and no form token (mail clients send ``List-Unsubscribe=One-Click``
 from their servers), so it is exempt from CSRF: the signed token is the
@@ -26,7 +26,7 @@ from cabos.content import current_library
 from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.nurture import doubt, handoff
+from cabos.nurture import doubt, handoff, pages
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
 from cabos.nurture.models import OutboxMessage
@@ -131,7 +131,7 @@ def unsubscribe(token: str) -> Response:
     if contact is None or not grant.matches(contact.email):
         # Erased (their address stays suppressed), or the id now belongs to someone else.
         return _page("done")
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (a link scanner's probe) only look
         suppressed = session.get(Suppression, email_hash(contact.email)) is not None
         return _page("done" if suppressed else "confirm", token=token)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
@@ -151,6 +151,7 @@ def init_app(app: Flask) -> None:
     staff page of sends in doubt, and the listeners that stop sequences at purchase mode and handoffs."""
     handoff.connect()
     doubt.init_app(app)
+    pages.init_app(app)
     bp = Blueprint("nurture", __name__, template_folder="templates")
     bp.add_url_rule("/e/c/<token>", "click", click, methods=["GET"])
     bp.add_url_rule("/e/u/<token>", "unsubscribe", unsubscribe, methods=["GET", "POST"])

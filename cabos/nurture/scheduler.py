@@ -130,6 +130,7 @@ class Person:
     assessment: Assessment | None
     mode_since: datetime | None
     open_handoff: bool
+    customer: bool = False  # won: the sequences meant for prospects (``handoff`` exit) are not for them
 
     @property
     def mode(self) -> str:
@@ -165,8 +166,11 @@ def load_people(session: Session, ids: Iterable[int], rules: Rules, now: datetim
         # Decay only ever brings purchase mode back to information, so the stored moment holds.
         states[row.contact_id] = (assessment, row.mode_since if row.mode == assessment.mode else None)
     handoffs = set(session.scalars(select(Handoff.open_contact_id).where(Handoff.open_contact_id.in_(ids))))
+    customers = set(session.scalars(select(Handoff.contact_id).where(Handoff.contact_id.in_(ids),
+                                                                     Handoff.status == "won")))
     return {c.id: Person(c.id, c.email, c.name, c.company, hashes[c.id] in suppressed, c.consent_at is not None,
-                         states.get(c.id, (None, None))[0], states.get(c.id, (None, None))[1], c.id in handoffs)
+                         states.get(c.id, (None, None))[0], states.get(c.id, (None, None))[1], c.id in handoffs,
+                         c.id in customers)
             for c in contacts}
 
 
@@ -408,6 +412,8 @@ def _exit_reason(sequence: Sequence, enrolment: Enrolment, person: Person, rules
         return "unsubscribe"
     if "handoff" in sequence.exits and person.open_handoff:
         return "handoff"
+    if "handoff" in sequence.exits and person.customer:
+        return "customer"
     # Purchase mode ends a sequence when the contact switched to it while enrolled: someone
     # sent back by sales, or who asked for a guide while already in it, still gets nurtured.
     if person.purchase_since(enrolment.enrolled_at):

@@ -309,7 +309,8 @@ def _trigger(value: Any, library: Library, c: KeyChecker) -> Trigger | None:
         if len(item) > 1:
             c.error(path, "a guide trigger stands alone; use 'when' on the steps for other conditions")
         slug = str(item["guide"])
-        if slug not in library.guides:
+        scheduled = any(d.kind == "guide" and d.slug == slug for d in library.scheduled)
+        if slug not in library.guides and not scheduled:  # a scheduled guide is ready when it goes live
             if any(d.kind == "guide" and d.slug == slug for d in library.drafts):
                 c.warn((*path, "guide"), f"guide {slug!r} is a draft: nobody can enter until it is published")
             else:

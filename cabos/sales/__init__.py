@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from cabos.sales import api, labels, routes
+from cabos.sales import account_routes, api, crm, labels, routes, webhooks
+from cabos.sales.crm.mapping import CrmExtension
 from cabos.sales.policyfile import PolicyExtension
 
 
@@ -16,8 +17,17 @@ def init_app(app: Flask) -> None:
     labels.init_app(app)
     routes.init_app(app)
     api.init_app(app)
+    account_routes.init_app(app)
+    crm.init_app(app)
+    # `cabos worker` (and `cabos serve --dev`) deliver the sales outbox after each nurture tick.
+    app.extensions.setdefault("cabos.worker_jobs", {})["sales-deliveries"] = webhooks.worker_job
 
 
 def content_extension() -> PolicyExtension:
     """The content-loader extension that checks site.yml's ``sales:`` section (`cabos check`, reloads)."""
     return PolicyExtension()
+
+
+def crm_extension() -> CrmExtension:
+    """The content-loader extension that checks content/crm.yml and reads it into ``sections['crm']``."""
+    return crm.content_extension()

@@ -11,21 +11,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from cabos.contacts.models import Contact
 from cabos.content import current_library
+from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import current_state
 from cabos.intent.rules import current_rules
 from cabos.sales import brief as briefs
-from cabos.sales import queue, trail
-from cabos.sales.models import Handoff, HandoffOutcome
+from cabos.sales import activities, queue, sla, trail
+from cabos.sales.lifecycle import stages
+from cabos.sales.models import Activity, Handoff, HandoffOutcome
 from cabos.sales.openapi import document
 from cabos.sales.outcomes import OutcomeError, OutcomeInput, try_record
 from cabos.sales.webhooks import contact_json, handoff_json
 from cabos.staff.auth import current_staff, staff_required
+from cabos.staff.models import StaffUser
 
 TRAIL_MAX = 500
 
@@ -68,8 +71,50 @@ def get_contact(contact_id: int) -> Response:
                                                                                            rules))
     user = current_staff()
     query = select(Handoff).where(Handoff.contact_id == contact.id).order_by(Handoff.created_at.desc())
+    notes = activities.recent(session, contact.id)
     return jsonify({"contact": contact_json(contact), "brief": briefs.brief_json(brief),
-                    "handoffs": [handoff_json(h) for h in session.scalars(queue.visible(query, user))]})
+                    "stage": stages(session, [contact.id])[contact.id],
+                    "handoffs": [handoff_json(h) for h in session.scalars(queue.visible(query, user))],
+                    "activities": [activities.activity_json(a, _authors(notes)) for a in notes]})
+
+
+def _authors(notes: list[Activity]) -> dict[int, StaffUser]:
+    ids = {a.staff_user_id for a in notes if a.staff_user_id is not None}
+    if not ids:
+        return {}
+    return {u.id: u for u in get_session().scalars(select(StaffUser).where(StaffUser.id.in_(ids)))}
+
+
+@staff_required()
+def list_activities(contact_id: int) -> Response:
+    contact = _contact(contact_id)
+    notes = activities.recent(get_session(), contact.id, limit=200)
+    return jsonify({"activities": [activities.activity_json(a, _authors(notes)) for a in notes]})
+
+
+@staff_required("sales")
+def post_activity(contact_id: int) -> Any:
+    session = get_session()
+    contact = _contact(contact_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "Send a JSON object: {\"kind\": \"call\", \"body\": \"...\", \"next_step\": \"...\", "
+                   "\"due_on\": \"YYYY-MM-DD\"}")
+    try:
+        due = body.get("due_on")
+        if due is not None and not isinstance(due, str):
+            raise ValueError("`due_on` must be a date, YYYY-MM-DD")
+        data = activities.ActivityInput(kind=str(body.get("kind", ""))[:20], body=str(body.get("body") or ""),
+                                        next_step=str(body.get("next_step") or ""),
+                                        due_on=date.fromisoformat(due) if due else None)
+        now = utcnow()
+        activity = activities.record(session, contact, data, current_staff(), now,
+                                     sla.local_today(now, current_app.config))
+    except (activities.ActivityError, ValueError) as exc:
+        session.rollback()
+        abort(400, str(exc))
+    session.commit()
+    return jsonify(activities.activity_json(activity, {current_staff().id: current_staff()})), 201
 
 
 @staff_required()
@@ -146,7 +191,7 @@ def post_outcome(handoff_id: int) -> Any:
 
 
 def openapi_json() -> Response:
-    return jsonify(document(request.host_url))
+    return jsonify(document(site_url()))
 
 
 def init_app(app: Flask) -> None:
@@ -156,6 +201,8 @@ def init_app(app: Flask) -> None:
     bp.add_url_rule("/contacts", "contacts", list_contacts, methods=["GET"])
     bp.add_url_rule("/contacts/<int:contact_id>", "contact", get_contact, methods=["GET"])
     bp.add_url_rule("/contacts/<int:contact_id>/trail", "trail", get_trail, methods=["GET"])
+    bp.add_url_rule("/contacts/<int:contact_id>/activities", "activities", list_activities, methods=["GET"])
+    bp.add_url_rule("/contacts/<int:contact_id>/activities", "add_activity", post_activity, methods=["POST"])
     bp.add_url_rule("/handoffs", "handoffs", list_handoffs, methods=["GET"])
     bp.add_url_rule("/handoffs/<int:handoff_id>", "handoff", get_handoff, methods=["GET"])
     bp.add_url_rule("/handoffs/<int:handoff_id>/outcome", "outcome", post_outcome, methods=["POST"])

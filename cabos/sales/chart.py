@@ -6,14 +6,16 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from cabos import formats
+
 WIDTH = 520
-LABEL_W = 200
-ROW_H = 26
-BAR_H = 16
-VALUE_W = 48
+ROW_H = 40  # a label line above each bar: long problem names are never cut by the left edge
+LABEL_H = 16
+BAR_H = 14
+VALUE_W = 56  # room kept right of the longest bar for its value
 
 
-def _short(text: str, limit: int = 30) -> str:
+def _short(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -24,7 +26,7 @@ def interest_chart(rows: Sequence[tuple[str, float]], title: str, top: int = 3, 
         return Markup("")
     peak = max(v for _n, v in rows) or 1.0
     height = ROW_H * len(rows) + 4
-    bar_room = WIDTH - LABEL_W - VALUE_W
+    bar_room = WIDTH - VALUE_W
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{escape(title)}"><title>{escape(title)}</title>']
     for i, (name, value) in enumerate(rows):
@@ -32,10 +34,10 @@ def interest_chart(rows: Sequence[tuple[str, float]], title: str, top: int = 3, 
         width = max(2.0, bar_room * value / peak)
         cls = "bar top" if i < top else "bar"
         parts.append(
-            f'<g><title>{escape(name)}: {value:.1f}</title>'
-            f'<text x="{LABEL_W - 8}" y="{y + BAR_H - 3}" text-anchor="end">{escape(_short(name))}</text>'
-            f'<rect class="{cls}" x="{LABEL_W}" y="{y}" width="{width:.1f}" height="{BAR_H}" rx="3"/>'
-            f'<text class="value" x="{LABEL_W + width + 6:.1f}" y="{y + BAR_H - 3}">{value:.1f}</text></g>')
+            f'<g><title>{escape(name)}: {escape(formats.number(value, 1))}</title>'
+            f'<text x="0" y="{y + LABEL_H - 4}">{escape(_short(name))}</text>'
+            f'<rect class="{cls}" x="0" y="{y + LABEL_H}" width="{width:.1f}" height="{BAR_H}" rx="3"/>'
+            f'<text class="value" x="{width + 6:.1f}" y="{y + LABEL_H + BAR_H - 3}">{escape(formats.number(value, 1))}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -1,4 +1,4 @@
-"""The outcome form (one per action on the contact page) and the small admin forms."""
+"""The contact page's forms (outcome, note and next step, phone), the meeting link and the small admin forms."""
 
 from __future__ import annotations
 
@@ -7,19 +7,40 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 _AMOUNT = re.compile(r"^\d[\d.,\s]{0,24}$")
 
 
 class OutcomeForm(FlaskForm):
-    kind = HiddenField()
-    reason = SelectField(_l("Reason"), choices=[], validate_choice=False)
+    """One form for every outcome: the fields that do not belong to the chosen one are ignored."""
+
+    kind = StringField()
+    reason_sent_back = SelectField(_l("Reason"), choices=[], validate_choice=False)
+    reason_disqualified = SelectField(_l("Reason"), choices=[], validate_choice=False)
+    reason_lost = SelectField(_l("Reason"), choices=[], validate_choice=False)
     note = TextAreaField(_l("Note (what was said, next step)"), validators=[Optional(), Length(max=2000)])
     revenue = StringField(_l("Revenue"), validators=[Optional(), Length(max=25)])
     currency = StringField(_l("Currency"), validators=[Optional(), Length(max=3)])
     won_on = DateField(_l("Date won"), validators=[Optional()])
+
+
+class NoteForm(FlaskForm):
+    """A note, call, meeting or email, with an optional next step (checked by ``activities.validate``)."""
+
+    kind = SelectField(_l("What"), choices=[], validate_choice=False)
+    body = TextAreaField(_l("What was said"))
+    next_step = StringField(_l("Next step"))
+    due_on = DateField(_l("Due"), validators=[Optional()])
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
+
+
+class BookingForm(FlaskForm):
+    booking_url = StringField(_l("Your meeting link"), validators=[Optional(), Length(max=500)])
 
 
 class AssignForm(FlaskForm):
@@ -47,3 +68,20 @@ def parse_amount(raw: str | None) -> int | None:
     except InvalidOperation:
         return None
     return int((value * 100).to_integral_value())
+
+
+_PHONE = re.compile(r"^\+?[0-9 ().\-/]{4,38}(?:\s*(?:x|ext\.?)\s*[0-9]{1,6})?$", re.IGNORECASE)
+
+
+def clean_phone(raw: str | None) -> str | None:
+    """A phone number as typed, trimmed; '' to clear it; None when it does not look like one."""
+    text = " ".join((raw or "").split())
+    if not text:
+        return ""
+    return text if _PHONE.match(text) and sum(ch.isdigit() for ch in text) >= 4 else None
+
+
+def tel_href(phone: str) -> str:
+    """The ``tel:`` form of a number: digits, a leading + and an extension mark only."""
+    head = "+" if phone.strip().startswith("+") else ""
+    return "tel:" + head + "".join(ch for ch in phone.split("x")[0].split("ext")[0] if ch.isdigit())

@@ -25,7 +25,8 @@ from cabos.content import current_library
 from cabos.intent import current_state
 from cabos.intent.scoring import evidence_json, profile_fields
 from cabos.intent.store import history
-from cabos.sales import notify, sla, webhooks
+from cabos.sales import alerts, notify, sla, webhooks
+from cabos.sales.lifecycle import FINAL, stage_of
 from cabos.sales.models import Handoff
 from cabos.sales.policy import policy_of
 from cabos.sales.signals import handoff_created
@@ -101,7 +102,7 @@ def create_handoff(session: Session, contact: Contact, evidence: dict[str, Any],
     if existing is not None:
         return existing
     latest = latest_handoff(session, contact.id)
-    if latest is not None and latest.status == "disqualified":
+    if latest is not None and stage_of(latest.status) in FINAL:
         return latest
     snapshot = intent_snapshot(session, contact.id, now)
     snapshot["trigger"] = evidence
@@ -128,6 +129,7 @@ def create_handoff(session: Session, contact: Contact, evidence: dict[str, Any],
         "grade": handoff.grade, "score": handoff.score, "top_problem": handoff.top_problem}))
     notify.enqueue(session, handoff, now)
     webhooks.enqueue(session, "handoff.created", handoff, contact, now)
+    alerts.enqueue(session, "handoff.created", handoff, now)
     session.flush()
     handoff_created.send(current_app._get_current_object(), handoff=handoff, session=session)  # type: ignore[attr-defined]
     return handoff

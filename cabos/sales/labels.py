@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from functools import cache
-from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
-from flask_babel import format_currency, format_datetime, gettext, ngettext
+from flask import Flask, g
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
+
+from cabos import formats
 
 STATUS = {"open": _l("Open"), "new": _l("New"), "accepted": _l("Accepted"), "overdue": _l("Overdue"),
           "closed": _l("Closed"), "all": _l("All"), "sent_back": _l("Sent back to nurture"),
@@ -27,14 +26,15 @@ SORT = {"hot": _l("Hottest first"), "waiting": _l("Longest waiting"), "due": _l(
 MODE = {"information": _l("Information mode"), "purchase": _l("Purchase mode")}
 DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed")}
 CAUSE = {"activity": _l("new activity"), "decay": _l("no recent activity"), "rules": _l("intent.yml changed")}
+TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaign"), "term": _l("Term"),
+         "content": _l("Content"), "referrer": _l("Referrer")}
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
-         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent")}
-
-
-@cache
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name or "UTC")
+         "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
+         "activity": _l("Sales")}
+STAGE = {"lead": _l("Lead"), "handed_off": _l("Handed off"), "accepted": _l("Accepted"), "customer": _l("Customer"),
+         "nurture": _l("Back in nurture"), "disqualified": _l("Disqualified")}
+ACTIVITY = {"note": _l("Note"), "call": _l("Call"), "meeting": _l("Meeting"), "email": _l("Email")}
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class Words:
     minutes_many: str
     visit_one: str
     visits_many: str
-    read_share: str  # "read {} %"
-    tz: ZoneInfo
+    read_share: str  # "read {share}"
 
     def label(self, table: str, key: str | None) -> str:
         return self.tables[table].get(key or "", key or "")
@@ -61,13 +60,13 @@ class Words:
         return (self.visit_one if n == 1 else self.visits_many) % {"num": n}
 
     def read(self, share: float) -> str:
-        return self.read_share.replace("\x00", f"{share * 100:.0f}")
+        return self.read_share.replace("\x00", formats.percent(round(share, 2)))
 
     def clock(self, value: datetime) -> str:
-        return value.astimezone(self.tz).strftime("%H:%M")
+        return formats.time(value)
 
     def day(self, value: datetime) -> str:
-        return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        return formats.datetime(value)
 
 
 def words() -> Words:
@@ -76,31 +75,26 @@ def words() -> Words:
     if found is None:
         tables = {name: {k: str(v) for k, v in table.items()} for name, table in
                   (("status", STATUS), ("outcome", OUTCOME), ("sort", SORT), ("mode", MODE),
-                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE))}
+                   ("delivery", DELIVERY), ("event", EVENT), ("cause", CAUSE), ("touch", TOUCH),
+                   ("stage", STAGE), ("activity", ACTIVITY))}
         # ngettext picks the plural form; the number goes in afterwards.
         found = Words(tables, gettext("%(num)d s", num=0).replace("0", "%(num)d", 1),
                       ngettext("%(num)d min", "%(num)d min", 1).replace("1", "%(num)d", 1),
                       ngettext("%(num)d min", "%(num)d min", 2).replace("2", "%(num)d", 1),
                       ngettext("%(num)d visit", "%(num)d visits", 1).replace("1", "%(num)d", 1),
                       ngettext("%(num)d visit", "%(num)d visits", 2).replace("2", "%(num)d", 1),
-                      gettext("read %(pct)s %%", pct="\x00"),
-                      zone(str(current_app.config.get("SALES_TIMEZONE") or "UTC")))
+                      gettext("read %(share)s", share="\x00"))
         g._sales_words = found
     return found
 
 
 def staff_time(value: datetime | None) -> str:
-    """A date and time in the sales team's zone, in the site's language (for a few prominent times)."""
-    if value is None:
-        return ""
-    tz = zone(str(current_app.config.get("SALES_TIMEZONE") or "UTC"))
-    return format_datetime(value.astimezone(tz).replace(tzinfo=None), "short")
+    """A date and time in the sales team's zone, in the site's language."""
+    return "" if value is None else formats.datetime(value)
 
 
 def money(cents: int | None, currency: str | None) -> str:
-    if cents is None:
-        return ""
-    return format_currency(Decimal(cents) / 100, currency or "EUR")
+    return "" if cents is None else formats.money(cents, currency)
 
 
 def init_app(app: Flask) -> None:
@@ -110,5 +104,6 @@ def init_app(app: Flask) -> None:
         status_label=lambda k: words().label("status", k), outcome_label=lambda k: words().label("outcome", k),
         sort_label=lambda k: words().label("sort", k), mode_label=lambda k: words().label("mode", k),
         delivery_label=lambda k: words().label("delivery", k), event_label=lambda k: words().label("event", k),
-        cause_label=lambda k: words().label("cause", k),
+        cause_label=lambda k: words().label("cause", k), touch_label=lambda k: words().label("touch", k),
+        stage_label=lambda k: words().label("stage", k), activity_label=lambda k: words().label("activity", k),
         minutes=lambda ms: words().minutes(ms), visits=lambda n: words().visits(n), money=money, words=words)

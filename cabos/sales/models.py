@@ -1,4 +1,4 @@
-"""Handoffs to sales, their outcomes, and the outbox of webhooks and handoff emails.
+"""Handoffs to sales, their outcomes, notes and next steps, accounts, and the outbox of webhooks, alerts and emails.
 
 A contact has at most one open handoff: ``open_contact_id`` equals
 ``contact_id`` while the handoff is new or accepted and is NULL once it is
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cabos.db import Base, utcnow
@@ -49,6 +49,8 @@ class Handoff(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     won_on: Mapped[date | None]
     closed_at: Mapped[datetime | None]
+    # Set (once, by a conditional UPDATE) when the overdue alert is queued: two workers never both alert.
+    overdue_alerted_at: Mapped[datetime | None]
 
     @property
     def is_open(self) -> bool:
@@ -87,11 +89,11 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # 'webhook' | 'email'
+    kind: Mapped[str] = mapped_column(String(16))  # 'webhook' | 'email' | 'crm'
     event: Mapped[str] = mapped_column(String(32))  # 'handoff.created' | 'handoff.outcome'
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    target: Mapped[str] = mapped_column(String(2000))  # URL, or the staff user id for an email
+    target: Mapped[str] = mapped_column(String(2000))  # URL, the staff user id for an email, or the CRM's name
     # Webhooks: the JSON body as of the event (receivers want the moment, not today's view).
     # Emails: nothing; the message is rendered from the handoff when it is sent.
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -103,3 +105,67 @@ class Delivery(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # One row per handoff and CRM ('crm:hubspot:push:12'): two workers, or a backfill run twice,
+    # cannot queue the same push twice. NULL (never colliding) for webhooks and emails.
+    dedupe_key: Mapped[str | None] = mapped_column(String(96), unique=True)
+
+
+class Activity(Base):
+    """A note, call, meeting or email a salesperson logged on a contact, with an optional next step.
+
+    A contact has at most one open next step that matters: logging a new one closes the ones
+    before it (``done_at``), and the Today page lists the open ones by ``due_on``.
+    """
+
+    __tablename__ = "sales_activities"
+    __table_args__ = (
+        Index("ix_sales_activities_contact_time", "contact_id", "occurred_at"),
+        Index("ix_sales_activities_staff_due", "staff_user_id", "done_at", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # note | call | meeting | email
+    body: Mapped[str] = mapped_column(String(2000), default="")
+    next_step: Mapped[str] = mapped_column(String(300), default="")
+    due_on: Mapped[date | None] = mapped_column(Date)
+    done_at: Mapped[datetime | None]
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def has_next_step(self) -> bool:
+        return bool(self.next_step) and self.due_on is not None
+
+
+class Account(Base):
+    """A company: the contacts whose email domain it owns, and the ones staff added by hand."""
+
+    __tablename__ = "sales_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountDomain(Base):
+    """An email domain that belongs to one account (never a free-mail domain)."""
+
+    __tablename__ = "sales_account_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("sales_accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountMember(Base):
+    """Which account a contact belongs to: by their email domain, or placed by hand (``manual``)."""
+
+    __tablename__ = "sales_account_members"
+    __table_args__ = (Index("ix_sales_account_members_account", "account_id", "contact_id"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("sales_accounts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16), default="domain")  # domain | manual
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cabos.sales.activities import KINDS as ACTIVITY_KINDS
+from cabos.sales.activities import MAX_BODY, MAX_STEP
+from cabos.sales.lifecycle import STAGES as LIFECYCLE
 from cabos.sales.models import STATUSES
 from cabos.sales.outcomes import KINDS
 from cabos.sales.queue import SORTS
@@ -23,8 +26,22 @@ SCHEMAS: dict[str, Any] = {
     "Contact": {"type": "object", "required": ["id", "email"], "properties": {
         "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
         "company": {"type": "string"}, "role": {"type": "string"}, "company_size": {"type": "string"},
-        "country": {"type": "string"}, "custom": {"type": "object", "additionalProperties": {"type": "string"}},
+        "country": {"type": "string"}, "phone": {"type": "string", "description": "Entered by staff."},
+        "custom": {"type": "object", "additionalProperties": {"type": "string"}},
         "created_at": _TIME}},
+    "Activity": {"type": "object", "required": ["id", "contact_id", "kind", "occurred_at"], "properties": {
+        "id": {"type": "integer"}, "contact_id": {"type": "integer"}, "kind": {"type": "string", "enum": list(
+            ACTIVITY_KINDS)}, "body": {"type": "string"}, "by": {"type": ["integer", "null"],
+                                                              "description": "Staff user id."},
+        "by_email": {"type": ["string", "null"]}, "occurred_at": _TIME,
+        "next_step": {"type": ["string", "null"]}, "due_on": {"type": ["string", "null"], "format": "date"},
+        "done_at": _NTIME}},
+    "ActivityInput": {"type": "object", "required": ["kind"], "additionalProperties": False, "properties": {
+        "kind": {"type": "string", "enum": list(ACTIVITY_KINDS)},
+        "body": {"type": "string", "maxLength": MAX_BODY, "description": "What was said (this or a next step)."},
+        "next_step": {"type": "string", "maxLength": MAX_STEP},
+        "due_on": {"type": "string", "format": "date",
+                   "description": "Required with a next step; today or later in SALES_TIMEZONE."}}},
     "Handoff": {"type": "object", "required": ["id", "contact_id", "status"], "properties": {
         "id": {"type": "integer"}, "contact_id": {"type": "integer"},
         "assigned_to": {"type": ["integer", "null"], "description": "Staff user id."},
@@ -35,7 +52,9 @@ SCHEMAS: dict[str, Any] = {
         "top_problem": {"type": ["string", "null"]},
         "first_response_at": _NTIME, "outcome_reason": {"type": ["string", "null"]},
         "revenue_cents": {"type": ["integer", "null"]}, "currency": {"type": ["string", "null"]},
-        "won_on": {"type": ["string", "null"], "format": "date"}, "closed_at": _NTIME}},
+        "won_on": {"type": ["string", "null"], "format": "date"}, "closed_at": _NTIME,
+        "stage": {"type": "string", "enum": list(LIFECYCLE),
+                  "description": "The contact's stage: lead, handed_off, accepted, customer, nurture, disqualified."}}},
     "Event": {"type": "object", "required": ["id", "type", "occurred_at"], "properties": {
         "id": {"type": "integer"}, "type": {"type": "string", "description": "reading, form_submit, download, "
                                             "email_sent, email_click, mode_change, grade_change, handoff, outcome, …"},
@@ -96,7 +115,9 @@ def document(server: str) -> dict[str, Any]:
                 "parameters": [{"name": "contact_id", **_ID}], "responses": {
                     "200": _ok({"type": "object", "properties": {
                         "contact": _ref("Contact"), "brief": _ref("Brief"),
-                        "handoffs": {"type": "array", "items": _ref("Handoff")}}}),
+                        "stage": {"type": "string", "enum": list(LIFECYCLE)},
+                        "handoffs": {"type": "array", "items": _ref("Handoff")},
+                        "activities": {"type": "array", "items": _ref("Activity")}}}),
                     **{k: v for k, v in _ERRORS.items() if k in ("401", "404")}}}},
             "/contacts/{contact_id}/trail": {"get": {
                 "summary": "The contact's events, newest first, paged with `next`",
@@ -108,6 +129,17 @@ def document(server: str) -> dict[str, Any]:
                 "responses": {"200": _ok({"type": "object", "properties": {
                     "events": {"type": "array", "items": _ref("Event")}, "next": {"type": ["string", "null"]}}}),
                     **{k: v for k, v in _ERRORS.items() if k in ("400", "401", "404")}}}},
+            "/contacts/{contact_id}/activities": {
+                "get": {"summary": "Notes, calls and next steps on the contact, newest first",
+                        "parameters": [{"name": "contact_id", **_ID}],
+                        "responses": {"200": _ok({"type": "object", "properties": {
+                            "activities": {"type": "array", "items": _ref("Activity")}}}),
+                            **{k: v for k, v in _ERRORS.items() if k in ("401", "404")}}},
+                "post": {"summary": "Log a note, call, meeting or email, with an optional next step (sales, admins)",
+                         "parameters": [{"name": "contact_id", **_ID}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": _ref("ActivityInput")}}},
+                         "responses": {"201": _ok(_ref("Activity"), "Saved"), **_ERRORS}}},
             "/handoffs": {"get": {
                 "summary": "The handoff queue",
                 "parameters": [{"name": "status", "in": "query", "schema": {"type": "string",

@@ -7,19 +7,20 @@ part of the query, not of the template).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from cabos import formats
 from cabos.contacts.models import Contact
 from cabos.intent.models import IntentState
 from cabos.intent.rules import Rules
 from cabos.intent.scoring import decay
+from cabos.sales.lifecycle import stage_of
 from cabos.sales.models import CLOSED, OPEN, Handoff
 from cabos.staff.models import StaffUser
 
@@ -57,7 +58,17 @@ class Row:
     score: float  # now, decay applied
     mode: str | None
     overdue: bool
-    waited: timedelta
+    waited: timedelta  # handed off → first response (or now, or closing): the CSV's waited_hours
+    stage: str = "lead"
+
+    @property
+    def waiting(self) -> timedelta | None:
+        """How long the lead has been waiting for a first answer (None once answered or closed)."""
+        return self.waited if self.handoff.first_response_at is None and self.handoff.is_open else None
+
+    @property
+    def answered_in(self) -> timedelta | None:
+        return self.waited if self.handoff.first_response_at is not None else None
 
 
 def visible(query: Select, user: StaffUser) -> Select:
@@ -111,7 +122,7 @@ def _row(r: object, rules: Rules, now: datetime) -> Row:
     current = (score or 0.0) * decay(now - computed_at, rules) if computed_at is not None else 0.0
     overdue = handoff.status == "new" and handoff.first_response_at is None and handoff.due_at < now
     end = handoff.first_response_at or (now if handoff.is_open else handoff.closed_at or now)
-    return Row(handoff, contact, assignee, current, mode, overdue, end - handoff.created_at)
+    return Row(handoff, contact, assignee, current, mode, overdue, end - handoff.created_at, stage_of(handoff.status))
 
 
 def may_open(session: Session, user: StaffUser, contact_id: int) -> bool:
@@ -129,34 +140,21 @@ def may_act(user: StaffUser, handoff: Handoff) -> bool:
 
 # -- CSV -----------------------------------------------------------------------------------------
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 CSV_COLUMNS = ("handoff", "status", "handed_off_at", "due_at", "overdue", "waited_hours", "name", "email", "company",
                "role", "country", "grade", "score", "top_problem", "assigned_to", "first_response_at",
                "outcome_reason", "revenue", "currency", "won_on")
 
 
 def to_csv(found: Iterable[Row], problem_names: Mapping[str, str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in found:
-        h, c = r.handoff, r.contact
-        writer.writerow([cell(v) for v in (
-            h.id, h.status, h.created_at.isoformat(), h.due_at.isoformat(), "yes" if r.overdue else "no",
-            round(r.waited.total_seconds() / 3600, 1), c.name, c.email, c.company, c.role, c.country, h.grade,
-            round(r.score, 1), problem_names.get(h.top_problem or "", h.top_problem or ""),
-            r.assignee.email if r.assignee else "", h.first_response_at.isoformat() if h.first_response_at else "",
-            h.outcome_reason, f"{h.revenue_cents / 100:.2f}" if h.revenue_cents is not None else "", h.currency or "",
-            h.won_on.isoformat() if h.won_on else "")])
-    return out.getvalue()
+    """The rows in the locale's spreadsheet dialect; times in the team's zone, numbers as numbers."""
+    rows = ([h.id, h.status, h.created_at, h.due_at, "yes" if r.overdue else "no",
+             round(r.waited.total_seconds() / 3600, 1), c.name, c.email, c.company, c.role, c.country, h.grade,
+             round(r.score, 1), problem_names.get(h.top_problem or "", h.top_problem or ""),
+             r.assignee.email if r.assignee else "", h.first_response_at,
+             h.outcome_reason, Decimal(h.revenue_cents) / 100 if h.revenue_cents is not None else None,
+             h.currency or "", h.won_on]
+            for r in found for h, c in [(r.handoff, r.contact)])
+    return formats.csv_text(CSV_COLUMNS, rows)
 
 
 def all_rows(session: Session, user: StaffUser, filters: Filters, rules: Rules, now: datetime) -> list[Row]:

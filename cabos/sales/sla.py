@@ -9,7 +9,7 @@ filters overdue contacts in SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,3 +65,8 @@ def add_working_hours(start: datetime, hours: float, schedule: Schedule) -> date
                 left -= available
         day += timedelta(days=1)
     raise ValueError("SLA deadline too far away")
+
+
+def local_today(now: datetime, config: Any) -> date:
+    """Today's date where the sales team works (SALES_TIMEZONE): due dates are days there."""
+    return now.astimezone(ZoneInfo(str(config.get("SALES_TIMEZONE") or "UTC"))).date()

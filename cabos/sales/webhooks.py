@@ -1,4 +1,4 @@
-"""The sales outbox: CRM webhooks and handoff emails, retried with backoff, logged for staff.
+"""The sales outbox: CRM webhooks, Slack and Teams alerts and handoff emails, retried with backoff, logged for staff.
 
 Webhooks are POSTed as JSON with a signature a receiver checks:
 
@@ -36,8 +36,9 @@ from cabos.contacts.models import Contact
 from cabos.content import current_library
 from cabos.db import session_scope, utcnow
 from cabos.intent.rules import current_rules
-from cabos.sales import notify
+from cabos.sales import alerts, notify
 from cabos.sales.brief import brief_json, compose
+from cabos.sales.lifecycle import stage_of
 from cabos.sales.models import Delivery, Handoff
 from cabos.sales.trail import event_json
 from cabos.tracking.trail import trail
@@ -75,7 +76,7 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None, tole
 def contact_json(contact: Contact) -> dict[str, Any]:
     return {"id": contact.id, "email": contact.email, "name": contact.name, "company": contact.company,
             "role": contact.role, "company_size": contact.company_size, "country": contact.country,
-            "custom": dict(contact.custom or {}), "created_at": contact.created_at.isoformat()}
+            "phone": contact.phone, "custom": dict(contact.custom or {}), "created_at": contact.created_at.isoformat()}
 
 
 def handoff_json(handoff: Handoff) -> dict[str, Any]:
@@ -87,7 +88,8 @@ def handoff_json(handoff: Handoff) -> dict[str, Any]:
             "first_response_at": handoff.first_response_at.isoformat() if handoff.first_response_at else None,
             "outcome_reason": handoff.outcome_reason or None, "revenue_cents": handoff.revenue_cents,
             "currency": handoff.currency, "won_on": handoff.won_on.isoformat() if handoff.won_on else None,
-            "closed_at": handoff.closed_at.isoformat() if handoff.closed_at else None}
+            "closed_at": handoff.closed_at.isoformat() if handoff.closed_at else None,
+            "stage": stage_of(handoff.status)}
 
 
 def payload(session: Session, event: str, handoff: Handoff, contact: Contact, now: datetime,
@@ -167,9 +169,14 @@ def _send_email(session: Session, delivery: Delivery, now: datetime, app: Flask)
     return True, None, ""
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
-    """Push the due rows' next attempt forward so no other worker takes them; return their ids."""
-    ids = list(session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+def claim_due(session: Session, now: datetime, limit: int,
+              kinds: tuple[str, ...] = ("webhook", "email", *alerts.CHANNELS)) -> list[int]:
+    """Push the due rows' next attempt forward so no other worker takes them; return their ids.
+
+    ``kinds``: webhooks, emails and Slack/Teams alerts here; CRM rows are claimed by ``sales.crm.sync``.
+    """
+    ids = list(session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
+                                                         Delivery.kind.in_(kinds))
                                .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)))
     claimed = []
     for delivery_id in ids:
@@ -198,6 +205,8 @@ def _deliver_due(app: Flask, now: datetime, limit: int) -> dict[str, int]:
                 continue
             if delivery.kind == "email":
                 ok, status, error = _send_email(session, delivery, now, app)
+            elif delivery.kind in alerts.CHANNELS:
+                ok, status, error = alerts.send(delivery, app.config, post)
             else:
                 ok, status, error = _send_webhook(delivery, app.config)
             result = record_attempt(delivery, ok, status, error, now, int(app.config["SALES_WEBHOOK_MAX_ATTEMPTS"]))
@@ -240,3 +249,10 @@ def purge(session: Session, before: datetime) -> int:
     """Delete finished deliveries (delivered or failed) created before ``before``; the log stays bounded."""
     return session.execute(delete(Delivery).where(Delivery.status.in_(("delivered", "failed")),
                                                   Delivery.created_at < before)).rowcount or 0
+
+
+def worker_job(app: Flask, stop: Any) -> None:
+    """The worker's job: queue overdue alerts, then deliver what is due (emails, webhooks, alerts)."""
+    alerts.queue_overdue(app)
+    if not stop():
+        deliver_due(app)

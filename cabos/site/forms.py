@@ -4,16 +4,26 @@ A guide's front matter decides its extra fields (built-in or custom, each
 required or optional), so its form class is built from the guide. Every
 value is attacker-controlled: lengths are bounded, choices are checked
 against the list, the address is normalised before it is validated.
+
+Every public form is a ``PublicForm``: it reads the posted form fields only (a file
+or a JSON body sent to it is not a value), and every text field goes through one
+filter, ``clean_text``, that removes control and invisible formatting characters
+(a right-to-left override in a name would show staff "Ana moc.live" for
+"Ana evil.com") and rejects what is not text.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from flask import Flask, render_template
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import CSRFProtect, FlaskForm
 from flask_wtf.csrf import CSRFError
+from flask_wtf.form import _Auto, _is_submitted  # the "no formdata given" marker FlaskForm's own Meta tests
+from flask import request
 from wtforms import BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -24,6 +34,47 @@ HONEYPOT = "website"
 COMPANY_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
 TEXT_LIMITS = {"name": 200, "company": 200, "role": 200, "country": 100}
 CUSTOM_LIMIT = 200
+
+
+# Format characters kept: the zero-width joiner and non-joiner are part of how some scripts
+# (Persian, Indic) and emoji sequences are written.
+KEPT_FORMAT = {"\u200c", "\u200d"}
+
+
+def clean_text(value: Any) -> Any:
+    """Text as people type it: control characters (CR/LF/tab become a space) and invisible
+    formatting characters (bidirectional overrides and isolates, zero-width spaces, BOM) removed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(_("Type text here."))
+    out = []
+    for ch in value:
+        category = unicodedata.category(ch)
+        if ch in "\t\r\n\v\f":
+            out.append(" ")
+        elif category in ("Cc", "Cs", "Co") or (category == "Cf" and ch not in KEPT_FORMAT):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class PublicForm(FlaskForm):
+    """The base of every form strangers post: text fields cleaned by ``clean_text``, files and
+    JSON bodies never taken as values."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if formdata is not _Auto:
+                return formdata
+            return request.form if _is_submitted() and request.form else None
+
+        def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
+            if issubclass(unbound_field.field_class, StringField):
+                filters = unbound_field.kwargs.get("filters") or ()
+                options = {**options, "filters": [clean_text, *filters]}
+            return unbound_field.bind(form=form, **options)
 
 
 class Choice(SelectField):
@@ -72,7 +123,7 @@ def consent_text() -> str:
 def lead_form(doc: Document, site: Site, formdata: Any = None) -> FlaskForm:
     """A form for ``doc``: name and email always, then the guide's own fields, in its order."""
 
-    class LeadForm(FlaskForm):
+    class LeadForm(PublicForm):
         pass
 
     LeadForm.name = StringField(_("Name"), filters=[_trimmed], validators=[
@@ -107,17 +158,26 @@ def submitted_values(form: FlaskForm, doc: Document) -> tuple[dict[str, str], di
     return builtin, custom
 
 
-class ResendForm(FlaskForm):
+class ResendForm(PublicForm):
     """Ask for a fresh download link."""
 
     email = EmailField(filters=[lambda v: normalise_email(v) if isinstance(v, str) else v])
-    website = StringField(validators=[Optional()])
+    website = StringField(_l("Leave this field empty"), validators=[Optional()])  # the honeypot
 
     def validate_email(self, field: Field) -> None:
         if not field.data:
             raise ValidationError(_("Please enter your email address."))
         if len(field.data) > 254 or not valid_email(field.data):
             raise ValidationError(_("This does not look like an email address: check it for typos."))
+
+
+# What browsers may fill in for the built-in fields (HTML's autocomplete tokens); custom ones get none.
+AUTOCOMPLETE = {"name": "name", "email": "email", "company": "organization", "role": "organization-title",
+                "country": "country-name"}
+
+
+def autocomplete_for(field_name: str) -> str | None:
+    return AUTOCOMPLETE.get(field_name.removeprefix("f_"))
 
 
 def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
@@ -129,3 +189,4 @@ def init_app(app: Flask) -> None:
     """CSRF on every form post of the site (APIs with their own auth opt out with ``csrf.exempt``)."""
     app.extensions["cabos.csrf"] = CSRFProtect(app)
     app.register_error_handler(CSRFError, _csrf_failed)
+    app.jinja_env.globals["autocomplete_for"] = autocomplete_for

@@ -26,27 +26,72 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from cabos.contacts.models import Contact
+from cabos.contacts.models import Contact, PendingSubmission
 from cabos.content.library import Library
 from cabos.content.model import Document
 from cabos.db import session_scope, utcnow
 from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.site import limits
+from cabos.site.confirmations import make_confirm_token
 from cabos.site.download_links import make_token
 
 log = logging.getLogger("cabos.guides")
 
-FORM, RESEND = "form", "resend"
+FORM, RESEND, CONFIRM = "form", "resend", "confirm"
 JOB = "guide-mail"  # its name among the worker's jobs
 
 
-def queue(session: Session, contact: Contact, guide: str, kind: str, now: datetime) -> GuideMail:
-    """Ask for the guide's link to be emailed to ``contact``; sent once the caller commits."""
+def queue(session: Session, contact: Contact, guide: str, kind: str, now: datetime,
+          pending: PendingSubmission | None = None) -> GuideMail:
+    """Ask for the guide's link (or a confirmation link) to be emailed to ``contact``; sent once the caller commits."""
     row = GuideMail(contact_id=contact.id, guide=guide, kind=kind, status=QUEUED, created_at=now,
-                    next_attempt_at=now)
+                    next_attempt_at=now, pending_id=pending.id if pending is not None else None)
     session.add(row)
     return row
+
+
+def queue_from_form(session: Session, contact: Contact, guide: str, kind: str, now: datetime,
+                    pending: PendingSubmission | None = None) -> GuideMail | None:
+    """``queue``, within MAIL_PER_RECIPIENT_LIMIT: what a public form asks for.
+
+    Once the address has had its emails for the hour nothing more is queued; the caller
+    answers as usual either way, so a flood of posts from many IPs floods no inbox.
+    Call it with no write pending in ``session``: the counter is written on its own
+    connection (on SQLite a second writer would wait for this one).
+    """
+    if not limits.recipient_allows(contact.email):
+        log.info("mail to contact %s not queued: per-recipient limit reached", contact.id)
+        return None
+    return queue(session, contact, guide, kind, now, pending)
+
+
+def compose_confirm(app: Flask, library: Library, contact: Contact, pending: PendingSubmission, doc: Document,
+                    row_id: int) -> EmailMessage:
+    """The email asking the address's owner to confirm answers sent in their name."""
+    base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
+    adapter = app.url_map.bind("localhost")
+    token = make_confirm_token(str(app.secret_key), pending.id, contact.email)
+    link = base_url + adapter.build("confirm.view", {"token": token})
+    hours = max(1, round(app.config["CONFIRM_LINK_MAX_AGE"] / 3600))
+    context = {"contact": contact, "doc": doc, "link": link, "hours": hours}
+    message = _message(app, library, contact, row_id, _("Please confirm: %(title)s", title=doc.title))
+    message.set_content(render_template("forms/confirm_email.txt", **context))
+    message.add_alternative(render_template("forms/confirm_email.html", **context), subtype="html")
+    return message
+
+
+def _message(app: Flask, library: Library, contact: Contact, row_id: int, subject: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    sender = app.config["MAIL_FROM"]
+    message["From"] = sender if "<" in sender else Address(display_name=library.site.name, addr_spec=sender)
+    message["To"] = recipient(contact.name, contact.email)
+    domain = str(sender).rsplit("@", 1)[-1].strip("> ") or "localhost"
+    message["Message-ID"] = make_msgid(idstring=f"guide.{row_id}", domain=domain)
+    message["X-Cabos-Guide-Mail"] = str(row_id)
+    return message
 
 
 def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_id: int) -> EmailMessage:
@@ -58,14 +103,7 @@ def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_i
     landing_url = base_url + adapter.build("guides.landing", {"slug": doc.slug})
     max_days = max(1, round(app.config["DOWNLOAD_LINK_MAX_AGE"] / 86400))
     context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days}
-    message = EmailMessage()
-    message["Subject"] = _("Your guide: %(title)s", title=doc.title)
-    sender = app.config["MAIL_FROM"]
-    message["From"] = sender if "<" in sender else Address(display_name=library.site.name, addr_spec=sender)
-    message["To"] = recipient(contact.name, contact.email)
-    domain = str(sender).rsplit("@", 1)[-1].strip("> ") or "localhost"
-    message["Message-ID"] = make_msgid(idstring=f"guide.{row_id}", domain=domain)
-    message["X-Cabos-Guide-Mail"] = str(row_id)
+    message = _message(app, library, contact, row_id, _("Your guide: %(title)s", title=doc.title))
     message.set_content(render_template("guides/email.txt", **context))
     message.add_alternative(render_template("guides/email.html", **context), subtype="html")
     return message
@@ -75,6 +113,7 @@ class GuideMailer(Deliverer):
     """Sends queued guide link emails; needs an app context (templates, translations)."""
 
     model = GuideMail
+    kind = "guide"
     label = "guide mail"
     stuck_hint = "see `cabos mail stuck`"
 
@@ -83,6 +122,11 @@ class GuideMailer(Deliverer):
         self.library: Library = app.extensions["cabos.content"].current()
 
     def _verdict(self, session: Session, row: GuideMail, now: datetime) -> tuple[str, str] | None:
+        if row.kind == CONFIRM:
+            pending = session.get(PendingSubmission, row.pending_id) if row.pending_id else None
+            if pending is None or self.library.document(pending.content_kind, pending.content_slug) is None:
+                return SKIPPED, "form_gone"
+            return (SKIPPED, "confirmed") if pending.confirmed_at is not None else None
         if row.guide not in self.library.guides or session.get(Contact, row.contact_id) is None:
             return SKIPPED, "guide_gone"  # unpublished since the form was sent
         return None
@@ -90,6 +134,12 @@ class GuideMailer(Deliverer):
     def _render(self, session: Session, row: GuideMail) -> EmailMessage:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
+        if row.kind == CONFIRM:
+            pending = session.get(PendingSubmission, row.pending_id)
+            assert pending is not None
+            doc = self.library.document(pending.content_kind, pending.content_slug)  # type: ignore[arg-type]
+            assert doc is not None
+            return compose_confirm(self.app, self.library, contact, pending, doc, row.id)
         return compose(self.app, self.library, contact, self.library.guides[row.guide], row.id)
 
 

@@ -18,11 +18,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cabos.contacts.capture import Lead, capture, touch_from
+from cabos.contacts import proof
+from cabos.contacts.capture import Lead, touch_from
 from cabos.contacts.download_log import Download, DownloadLog
 from cabos.contacts.models import Contact
 from cabos.intent import hooks as intent_hooks
 from cabos.content import Document, current_library
+from cabos.content import contrast
 from cabos.content.pdf import guide_pdf
 from cabos.content.urls import site_url
 from cabos.db import database, get_session, utcnow
@@ -62,7 +64,7 @@ def index() -> Response:
 def covers_css() -> Response:
     """Each guide's cover colour (validated #rrggbb) as CSS, so pages need no inline styles."""
     lib = current_library()
-    rules = [f'.guide-cover[data-slug="{g.slug}"]{{background:{g.cover_color}}}'
+    rules = [f'.guide-cover[data-slug="{g.slug}"]{{background:{contrast.readable(g.cover_color, (contrast.WHITE,))}}}'
              for g in lib.guides.values() if g.cover_color]
     response = Response("\n".join(rules) + "\n", mimetype="text/css")
     response.cache_control.public = True
@@ -99,9 +101,7 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
     session = get_session()
     for attempt in (1, 2):
         try:
-            contact, _created = capture(session, lead, doc, touch, visitor_id, now)
-            # Queued with the lead, sent by the worker: the request never waits for the mail server.
-            guide_mail.queue(session, contact, doc.slug, guide_mail.FORM, now)
+            done = proof.submit(session, lead, doc, "guide", touch, visitor_id, now)
             session.commit()
             break
         except IntegrityError:
@@ -109,6 +109,17 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
             session.rollback()
             if attempt == 2:
                 raise
+    # Queued after the lead is stored (the per-recipient counter is written on its own
+    # connection), sent by the worker: the request never waits for the mail server.
+    if done.status == proof.PENDING and done.fresh:
+        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.CONFIRM, now, done.pending)
+    elif done.status in (proof.NEW, proof.APPLIED):
+        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.FORM, now)
+    session.commit()
+    if not done.proven:
+        # Someone else's address, maybe: nothing changes until its owner clicks the emailed link.
+        return _page("forms/check_inbox.html", doc=doc)
+    contact = done.contact
     try:
         intent_hooks.after_form(session, contact.id, now)
         session.commit()
@@ -180,7 +191,7 @@ def resend(slug: str) -> Response:
     session = get_session()
     contact = session.scalar(select(Contact).where(Contact.email == form.email.data))
     if contact is not None:
-        guide_mail.queue(session, contact, doc.slug, guide_mail.RESEND, utcnow())
+        guide_mail.queue_from_form(session, contact, doc.slug, guide_mail.RESEND, utcnow())
         session.commit()
     # The same answer either way: this page must not tell who is a contact.
     return _page("guides/link.html", doc=doc, state="sent", form=forms.ResendForm(formdata=None))

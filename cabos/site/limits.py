@@ -1,4 +1,4 @@
-"""Rate limits against bots: form posts per client IP (Flask-Limiter).
+"""Rate limits against bots: form posts per client IP, emails per recipient (Flask-Limiter).
 
 Each app gets its own Limiter. Counters live in RATELIMIT_STORAGE_URI: by default
 ``database``, the app's own database (``limit_storage``), so a limit holds across
@@ -16,9 +16,12 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
+from limits import parse
+
+from cabos.contacts.download_log import email_hash
 
 from cabos import db
-from cabos.site import limit_storage
+from cabos.limits import storage as limit_storage
 
 
 def client_ip() -> str:
@@ -47,3 +50,17 @@ def form_limit(app: Flask, view: Callable[..., Any]) -> Callable[..., Any]:
     return limiter.limit(lambda: current_app.config["FORM_RATE_LIMIT"], methods=["POST"], scope="lead-forms",
                          error_message=lambda: _("Too many forms sent from your connection. "
                                                  "Please wait a minute and try again."))(view)
+
+
+def recipient_allows(email: str) -> bool:
+    """Count one email to ``email`` against MAIL_PER_RECIPIENT_LIMIT; False once it is used up.
+
+    Public forms send to whatever address is typed in: without this, many IPs could
+    flood one inbox. The counter is in the limiter's storage (shared by every process),
+    keyed by a hash of the address, whatever the client's IP.
+    """
+    limiter: Limiter = current_app.extensions["cabos.limiter"]
+    if not limiter.enabled:  # RATELIMIT_ENABLED off (the demo's replay, some tests): nothing is counted
+        return True
+    item = parse(str(current_app.config["MAIL_PER_RECIPIENT_LIMIT"]))
+    return bool(limiter.limiter.hit(item, "cabos", "recipient", email_hash(email)))

@@ -30,6 +30,7 @@ class StaffUser(Base):
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    booking_url: Mapped[str] = mapped_column(String(500), default="")  # their meeting page, offered to contacts
 
     # Flask-Login's user protocol; the id carries the session version so a bumped
     # version makes every older session cookie name a user that no longer loads.

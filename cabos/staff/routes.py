@@ -18,7 +18,7 @@ from cabos.db import get_session
 from cabos.staff import accounts
 from cabos.staff.auth import LOGIN_AT, current_staff, staff_required
 from cabos.staff.forms import LoginForm, LogoutForm
-from cabos.staff.sections import sections_for
+from cabos.staff.sections import home_for, sections_for
 
 # Staff pages are private and change with every action: never cached; their URLs never leak.
 # (The site-wide Content-Security-Policy of cabos.site.security applies here too.)
@@ -35,6 +35,8 @@ def role_label(role: str) -> str:
 def safe_next(target: str | None) -> str:
     """Where to go after sign-in: a staff path on this site, never elsewhere."""
     if not target:
+        return url_for("staff.home")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):  # CR/LF would split the Location header
         return url_for("staff.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/staff/") or "\\" in target \
@@ -80,7 +82,10 @@ def logout() -> Any:
 
 
 @staff_required()
-def home() -> str:
+def home() -> Any:
+    view = home_for(current_staff().role)
+    if view is not None:  # e.g. a salesperson's day (cabos.sales)
+        return view()
     return render_template("staff/home.html", sections=sections_for(current_staff().role))
 
 

@@ -36,3 +36,13 @@ def sections_for(role: str | None) -> list[Section]:
     return sorted((s for s in sections.values()
                    if s.endpoint in current_app.view_functions and (role == "admin" or role in s.roles)),
                   key=lambda s: (s.order, s.endpoint))
+
+
+def set_home(app: Flask, role: str, view: Any) -> None:
+    """Show ``view`` at /staff/ to ``role`` (a salesperson's home is their day) instead of the list of sections."""
+    app.extensions.setdefault("cabos.staff.homes", {})[role] = view
+
+
+def home_for(role: str | None) -> Any:
+    """The view registered as ``role``'s home, or None."""
+    return current_app.extensions.get("cabos.staff.homes", {}).get(role or "")

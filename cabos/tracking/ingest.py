@@ -187,7 +187,7 @@ def drop(beacon: Beacon, ctx: Context, library: Library, verify_token: Callable[
     if level is Level.NONE:
         return Dropped(CONSENT)
     key = f"v:{ctx.visitor_id}" if level is Level.PERSONAL and ctx.visitor_id else f"c:{ctx.client_key}"
-    if not allow(key):
+    if not allow(key) or (ctx.network and not allow(f"n:{ctx.network}")):
         return Dropped(RATE_LIMIT)
     return Accepted(doc, level)
 

@@ -1,59 +1,42 @@
-"""The beacon rate limiter: a fixed window per key, answering allow or not (never a 429).
+"""The beacon limits: per visitor, per network, and new visitors per network (allow or not, never a 429).
 
-Counters live in this process (a dict and a lock, cheaper than the ``limits`` memory
-store, which starts a timer thread per expiry and would cost more than the rest of a
-beacon) unless ``RATELIMIT_STORAGE_URI`` names a dedicated store (Redis, memcached), which
-several instances share through ``limits``. With the default ``database`` storage the
-beacon limit stays per process: a write per beacon would cost more than the beacon, and
-would fail while the database is away. So with N processes a visitor may get N times the
-limit accepted: it guards against floods, it is not a quota.
+- ``v:<visitor>`` (or ``c:<hashed address>`` without a visitor): TRACKING_RATE_LIMIT;
+- ``n:<network>`` (/24, /48): TRACKING_NETWORK_RATE_LIMIT, so rotating cookies gains nothing;
+- ``m:<network>``: TRACKING_NEW_VISITOR_LIMIT, visitors minted for cookieless beacons, so a client
+  without a cookie cannot mint hundreds of visitors a minute.
+
+Counted in each process and shared every second (``cabos.limits.windows``) through
+RATELIMIT_STORAGE_URI: the database by default, Redis or memcached; ``memory://`` keeps them per
+process (tests, one process only).
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import atexit
+import weakref
 
-from limits import RateLimitItem, parse
+from flask import Flask
+from limits import parse
 from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 
-from cabos.site import limit_storage
-
-
-class LocalWindows:
-    """Fixed windows in process memory; old windows are dropped as new ones start."""
-
-    def __init__(self, limit: RateLimitItem) -> None:
-        self.amount = limit.amount
-        self.seconds = limit.get_expiry()
-        self._window = -1
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        window = int(time.monotonic() // self.seconds)
-        with self._lock:
-            if window != self._window:
-                self._window, self._counts = window, {}
-            count = self._counts.get(key, 0) + 1
-            self._counts[key] = count
-        return count <= self.amount
+from cabos import db
+from cabos.limits import storage as limit_storage
+from cabos.limits.windows import Windows
 
 
-class SharedWindows:
-    """Fixed windows in a shared ``limits`` storage."""
-
-    def __init__(self, limit: RateLimitItem, storage_uri: str) -> None:
-        self.limit = limit
-        self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
-
-    def allow(self, key: str) -> bool:
-        return self.limiter.hit(self.limit, "cabos-beacon", key)
-
-
-def make(limit: str, storage_uri: str) -> LocalWindows | SharedWindows:
-    item = parse(limit)
-    if storage_uri.startswith("memory://") or limit_storage.is_database(storage_uri):
-        return LocalWindows(item)
-    return SharedWindows(item, storage_uri)
+def make(app: Flask) -> Windows:
+    config = app.config
+    visitor = parse(str(config["TRACKING_RATE_LIMIT"]))
+    limits = {"v": visitor, "c": visitor, "n": parse(str(config["TRACKING_NETWORK_RATE_LIMIT"])),
+              "m": parse(str(config["TRACKING_NEW_VISITOR_LIMIT"]))}
+    uri = str(config["RATELIMIT_STORAGE_URI"])
+    if uri.startswith("memory://"):
+        shared = None
+    elif limit_storage.is_database(uri):
+        shared = limit_storage.DatabaseStorage(engine=db.database(app).engine, secret=str(app.secret_key or "").encode())
+    else:
+        shared = storage_from_string(uri)
+    windows = Windows(limits, shared)  # type: ignore[arg-type]
+    ref = weakref.ref(windows)
+    atexit.register(lambda: (w := ref()) is not None and w.close())  # share the last second's counts
+    return windows

@@ -21,6 +21,8 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from cabos import db
 from cabos.db import get_session, utcnow
+from cabos.content.urls import site_url
+from cabos.limits.windows import Windows
 from cabos.tracking import beacon, consent, drops_page, ingest, openapi, ratelimit, tokens, visitors
 from cabos.tracking.buffer import WriteBuffer
 from cabos.tracking.models import Event, Visitor
@@ -35,7 +37,7 @@ class Tracking:
     """Per-process tracking state: the write buffer and the beacon rate limiter."""
 
     buffer: WriteBuffer
-    limiter: ratelimit.LocalWindows | ratelimit.SharedWindows
+    limiter: Windows
 
     def allow(self, key: str) -> bool:
         try:
@@ -105,14 +107,14 @@ def _record_consent(visitor_id: str, choice: str) -> None:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document(request.host_url))
+    return jsonify(openapi.document(site_url("/")))
 
 
-def _settings(app: Flask) -> tuple[int, int, str]:
+def _settings(app: Flask) -> tuple[int, int]:
     flush_ms = app.config.get("TRACKING_FLUSH_MS")
     if flush_ms is None:
         flush_ms = 0 if app.testing else 1000
-    return int(flush_ms), int(app.config["TRACKING_BUFFER_SIZE"]), str(app.config["TRACKING_RATE_LIMIT"])
+    return int(flush_ms), int(app.config["TRACKING_BUFFER_SIZE"])
 
 
 def _exempt_from_csrf(app: Flask) -> None:
@@ -137,10 +139,10 @@ def _exempt_from_csrf(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Register /t/, the write buffer, the rate limiter, the ``view_token`` template global and the
     staff page of dropped beacons."""
-    flush_ms, size, limit = _settings(app)
+    flush_ms, size = _settings(app)
     app.extensions["cabos.tracking"] = Tracking(
         buffer=WriteBuffer(db.database(app), flush_ms, size),
-        limiter=ratelimit.make(limit, app.config["RATELIMIT_STORAGE_URI"]),
+        limiter=ratelimit.make(app),
     )
     app.register_blueprint(bp)
     beacon.install(app)

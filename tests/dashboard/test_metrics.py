@@ -67,10 +67,12 @@ def test_attribution_by_each_method(app, session, history) -> None:
         ("article", "a2"): pytest.approx(150_000)}
     problems = {c.key: c.cents for c in result.problems}
     assert {k: v["first"] for k, v in problems.items() if v["first"]} == {"slow-orders": 1_300_000}
+    # c3's last touch is an email click, which carries no problem: it is shared among the problems
+    # c3 read about (a1: slow-orders; g1, a3: bad-stock), not left to "(no problem)".
     assert {k: v["last"] for k, v in problems.items() if v["last"]} == {
-        "": 1_000_000, "slow-orders": 150_000, "bad-stock": 150_000}
+        "slow-orders": 150_000 + 500_000, "bad-stock": 150_000 + 500_000}
     assert {k: v["linear"] for k, v in problems.items()} == {
-        "slow-orders": pytest.approx(475_000), "bad-stock": pytest.approx(575_000), "": pytest.approx(250_000)}
+        "slow-orders": pytest.approx(475_000 + 125_000), "bad-stock": pytest.approx(575_000 + 125_000)}
     for method in attribution.METHODS:  # every method shares out exactly the revenue won
         assert sum(c.cents[method] for c in result.items) == pytest.approx(1_300_000)
         assert sum(c.cents[method] for c in result.problems) == pytest.approx(1_300_000)
@@ -165,3 +167,27 @@ def test_series_by_week_and_month(app, session, history) -> None:
 
 def _library(app):  # type: ignore[no-untyped-def]
     return app.extensions["cabos.content"].current()
+
+
+def test_a_conversion_page_shares_its_revenue_among_the_problems_read_about() -> None:
+    from datetime import UTC, datetime
+
+    def on(day: int) -> datetime:
+        return datetime(2026, 3, day, tzinfo=UTC)
+
+    read = metrics.Win(1, 1, 7, on(20), 9000, "EUR", on(10), None)
+    only_pricing = metrics.Win(2, 2, 8, on(20), 1000, "EUR", on(10), None)
+    trails = {
+        7: [attribution.Touch(on(1), "article", "a1", ("slow-orders",), 1),
+            attribution.Touch(on(2), "article", "a2", ("bad-stock", "slow-orders"), 2),
+            attribution.Touch(on(3), "page", "precios", (), 3)],  # the last touch: no problem
+        8: [attribution.Touch(on(3), "page", "precios", (), 4)],
+    }
+    result = attribution.attribute([read, only_pricing], trails)
+    problems = {c.key: c.cents for c in result.problems}
+    # Last touch: the pricing page, shared between the two problems read about; the deal whose trail
+    # names no problem is the only "(no problem read)".
+    assert {k: v["last"] for k, v in problems.items()} == {"slow-orders": 4500, "bad-stock": 4500, "": 1000}
+    assert problems["slow-orders"]["linear"] == pytest.approx(3000 + 1500 + 1500)
+    (page,) = result.conversion_pages("last")
+    assert (page.key, page.cents["last"], page.deals) == ("precios", 10_000, 2)

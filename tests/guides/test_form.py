@@ -205,10 +205,11 @@ def test_the_same_email_again_updates_the_contact(client: FlaskClient, session: 
     assert session.scalar(select(func.count()).select_from(Contact)) == 1
 
 
-def test_a_concurrent_insert_of_the_same_address_becomes_an_update(
+def test_a_concurrent_insert_of_the_same_address_is_not_taken_over(
         client: FlaskClient, app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cabos.site import guides
-    real = guides.capture
+    from cabos.contacts import proof
+    from cabos.contacts.models import PendingSubmission
+    real = proof.submit
     calls = []
 
     def racing(db_session, lead, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -227,11 +228,14 @@ def test_a_concurrent_insert_of_the_same_address_becomes_an_update(
         calls.append(1)
         return real(db_session, lead, *args, **kwargs)
 
-    monkeypatch.setattr(guides, "capture", racing)
-    assert submit(client).status_code == 303
+    monkeypatch.setattr(proof, "submit", racing)
+    resp = submit(client)
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
     assert len(calls) == 2
     [contact] = _contacts(session)
-    assert contact.name == "Ana Pérez"
+    assert contact.name == "Other request"  # this browser never proved the address: its answers wait
+    [pending] = session.scalars(select(PendingSubmission))
+    assert pending.contact_id == contact.id and pending.answers["name"] == "Ana Pérez"
 
 
 def test_consent_can_be_required_by_the_site(app_factory, make_content, session: Session) -> None:  # type: ignore[no-untyped-def]
@@ -251,3 +255,10 @@ def test_consent_can_be_required_by_the_site(app_factory, make_content, session:
 def test_unknown_guides_are_404(client: FlaskClient) -> None:
     assert client.get("/guides/nope").status_code == 404
     assert client.post("/guides/nope", data=VALID).status_code in (400, 404)
+
+
+def test_fields_say_what_browsers_may_fill_in_and_never_print_none(client: FlaskClient) -> None:
+    page = client.get("/guides/count-stock").get_data(as_text=True)
+    assert 'autocomplete="None"' not in page and 'autocomplete="none"' not in page
+    assert 'autocomplete="email"' in page and 'autocomplete="organization"' in page
+    assert 'id="consent-box"' in page and 'for="consent-box"' in page

@@ -183,3 +183,31 @@ def _error(cls: type, cause: BaseException | None, code: int | None = None):  # 
 ])
 def test_only_failures_that_surely_did_not_deliver_are_retried(error, safe: bool) -> None:  # type: ignore[no-untyped-def]
     assert _retry_safe(error) is safe
+
+
+def test_a_batch_goes_over_one_connection_and_an_unsubscribe_after_the_check_still_stops_its_row(  # type: ignore[no-untyped-def]
+        app: Flask, session, smtp_server) -> None:
+    contacts = [add_contact(session, f"reader{i}@example.com") for i in range(4)]
+    for contact in contacts:
+        guide_event(session, contact)
+    session.commit()
+    tick(app, send=False)
+    with app.app_context():
+        sender = Sender(app)
+        recheck = sender._recheck
+
+        def unsubscribe_the_third(s, row_id):  # type: ignore[no-untyped-def]
+            # The batch was checked already; this person unsubscribes just before their row starts.
+            if row_id == rows(session)[2].id and s.get(Suppression, email_hash("reader2@example.com")) is None:
+                s.add(Suppression(email_hash=email_hash("reader2@example.com"), reason="unsubscribe",
+                                  created_at=utcnow()))
+                s.flush()
+            return recheck(s, row_id)
+
+        sender._recheck = unsubscribe_the_third  # type: ignore[method-assign]
+        counts = sender.deliver()
+    assert (counts.sent, counts.cancelled) == (3, 1)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
+        "reader0@example.com", "reader1@example.com", "reader3@example.com"]
+    assert smtp_server.connections == 1
+    assert [r.status for r in rows(session)] == ["sent", "sent", "cancelled", "sent"]

@@ -106,6 +106,15 @@ def test_get_only_shows_a_confirmation_and_changes_nothing(client, session, sent
     assert session.get(Suppression, email_hash(contact.email)) is None
 
 
+def test_a_head_request_from_a_link_scanner_unsubscribes_nobody(app: Flask, session, sent) -> None:  # type: ignore[no-untyped-def]
+    contact, _row, message = sent
+    url = message["List-Unsubscribe"].strip("<>")
+    client = app.test_client(use_cookies=False)
+    assert client.head(path(url)).status_code == 200
+    assert session.get(Suppression, email_hash(contact.email)) is None
+    assert session.scalar(select(func.count()).select_from(Event).where(Event.type == "consent")) == 0
+
+
 def test_a_cookieless_one_click_post_unsubscribes_and_nothing_more_is_sent(app: Flask, session, sent,  # type: ignore[no-untyped-def]
                                                                            smtp_server) -> None:
     contact, row, message = sent

@@ -105,6 +105,9 @@ def test_bad_api_parameters_get_400_not_500(app: Flask, journey) -> None:
         assert response.is_json
     assert client.post(f"/api/handoffs/{journey.handoff.id}/outcome", data="not json",
                        content_type="application/json").status_code == 400
+    for deep in ("[" * 100_000 + "]" * 100_000, '{"kind":' * 50_000 + "1" + "}" * 50_000):
+        assert client.post(f"/api/handoffs/{journey.handoff.id}/outcome", data=deep,
+                           content_type="application/json").status_code == 400
     assert client.post(f"/api/handoffs/{journey.handoff.id}/outcome",
                        json={"kind": "won", "revenue_cents": "lots"}).status_code == 400
     assert client.post(f"/api/handoffs/{journey.handoff.id}/outcome",

@@ -19,15 +19,18 @@ from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event
 from tests.conftest import staff_login
 
-TOKEN = re.compile(r'name="(\w+-csrf_token)" type="hidden" value="([^"]+)"')
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+KIND = re.compile(r'name="kind" value="(\w+)"')
 
 
 def post_outcome(client, journey, kind: str, **fields: str):  # type: ignore[no-untyped-def]
+    """Post the one outcome form as a browser without JavaScript would: every field, the chosen kind."""
     page = client.get(f"/staff/contacts/{journey.contact.id}").get_data(as_text=True)
-    tokens = dict(TOKEN.findall(page))
-    assert f"{kind}-csrf_token" in tokens, f"no {kind} form on the page"
-    data = {f"{kind}-csrf_token": tokens[f"{kind}-csrf_token"], "kind": kind, f"{kind}-kind": kind,
-            **{f"{kind}-{k}": v for k, v in fields.items()}}
+    assert kind in KIND.findall(page), f"no {kind} choice in the outcome form"
+    reason = fields.pop("reason", "")
+    data = {"csrf_token": TOKEN.search(page).group(1), "kind": kind, "reason_sent_back": "",
+            "reason_disqualified": "", "reason_lost": "", "note": "", "revenue": "", "currency": "EUR", "won_on": "",
+            **({f"reason_{kind}": reason} if reason else {}), **fields}
     return client.post(f"/staff/handoffs/{journey.handoff.id}/outcome", data=data)
 
 

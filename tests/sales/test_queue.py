@@ -13,7 +13,7 @@ from cabos.contacts.models import Contact
 from cabos.db import utcnow
 from cabos.intent.models import IntentState
 from cabos.sales.handoffs import create_handoff
-from cabos.sales.queue import cell
+from cabos.formats import csv_cell as cell
 from tests.conftest import staff_login
 
 
@@ -58,7 +58,9 @@ def test_csv_export_escapes_formulas(app: Flask, three) -> None:
     seller, _ids = three
     response = staff_login(app.test_client(), seller).get("/staff/queue.csv")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    body = response.get_data(as_text=True)
+    assert body.startswith("\ufeff")  # the demo site is Spanish: UTF-8 with BOM, ';' between columns
+    rows = list(csv.DictReader(io.StringIO(body[1:]), delimiter=";"))
     assert [r["name"] for r in rows] == ["'+Hot Lead", "'@Warm", "'=cmd|' /C calc'!A0"]
     assert {r["company"] for r in rows} == {"'-Co"}
     for r in rows:

@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from cabos.content import current_library
 from cabos.content.pdf import guide_pdf
+from tests.conftest import CabosRunner
 from tests.content.test_media import article, png
 
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script>'
@@ -128,3 +129,41 @@ class TestPlayersWaitForTheReader:
             assert page.locator(".embed-ask").count() == 0
         finally:
             page.close()
+
+
+def test_a_symbolic_link_out_of_the_content_folder_is_never_served_and_check_names_it(
+        app_factory, make_content, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "cabos.sqlite3"
+    secret.write_bytes(b"SQLite format 3\x00 password hashes")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.png").write_bytes(png())
+    (elsewhere / "post.md").write_text(article("stolen text"), encoding="utf-8")
+    root = make_content({"articles/a.md": article("![db](db.png) ![x](linked/x.png) ![p](inside.png)"),
+                         "articles/real.png": png()})
+    (root / "articles/db.png").symlink_to(secret)
+    (root / "articles/linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "articles/inside.png").symlink_to(root / "articles/real.png")  # inside the folder: fine
+    (root / "articles/post.md").symlink_to(elsewhere / "post.md")
+    app = app_factory(root)
+    client = app.test_client()
+    assert client.get("/media/articles/db.png").status_code == 404
+    assert client.get("/media/articles/linked/x.png").status_code == 404
+    assert client.get("/articles/post").status_code == 404
+    with client.get(media_url(app, "articles/inside.png")) as inside:
+        assert inside.data == png()
+    result = CabosRunner(app).invoke(args=["check"])
+    assert result.exit_code != 0
+    for rel in ("articles/db.png", "articles/linked", "articles/post.md"):
+        assert f"{rel}" in result.output and "outside the content folder" in result.output
+    assert "articles/inside.png: " not in result.output
+
+
+def test_a_media_file_swapped_for_a_link_after_loading_is_not_served(app: Flask, client: FlaskClient,
+                                                                       content_dir: Path, tmp_path: Path) -> None:
+    url = media_url(app, "articles/img/plano.png")
+    target = content_dir / "articles/img/plano.png"
+    target.unlink()
+    (tmp_path / "private.key").write_bytes(b"-----BEGIN PRIVATE KEY-----")
+    target.symlink_to(tmp_path / "private.key")
+    assert client.get(url).status_code == 404

@@ -103,11 +103,16 @@ def test_sign_in_without_csrf_token_is_refused(client: FlaskClient, make_staff) 
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/articulos/x",
-                                    "javascript:alert(1)"])
+                                    "javascript:alert(1)", "/staff/\r\nSet-Cookie: x=1", "/staff/\nLocation: //evil"])
 def test_next_never_leaves_the_staff_pages(client: FlaskClient, make_staff, target: str) -> None:
     user = make_staff("sales")
     response = sign_in(client, user.email, STAFF_PASSWORD, next_=target)
     assert response.headers["Location"] == "/staff/"
+
+
+def test_a_signed_in_visit_with_cr_lf_in_next_goes_home(staff_client) -> None:
+    response = staff_client("sales").get("/staff/login?next=/staff/%0d%0aSet-Cookie:%20x=1")
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
 
 
 def test_next_inside_staff_is_followed(client: FlaskClient, make_staff) -> None:

@@ -29,6 +29,15 @@ ACCESS: dict[str, frozenset[str]] = {
     "sales.assign": frozenset({"admin"}),
     "sales.deliveries": frozenset({"admin"}),
     "sales.retry": frozenset({"admin"}),
+    "sales.today": frozenset({"admin", "sales"}),
+    "sales.add_note": frozenset({"admin", "sales"}),
+    "sales.set_phone": frozenset({"admin", "sales"}),
+    "sales.step_done": frozenset({"admin", "sales"}),
+    "sales.set_booking": frozenset({"admin", "sales"}),
+    "accounts.list": EVERYONE,
+    "accounts.account": EVERYONE,
+    "accounts.place": EVERYONE,
+    "accounts.merge": frozenset({"admin", "marketer"}),
     "dashboard.index": EVERYONE,
     "dashboard.table_csv": EVERYONE,
     "api.contacts": EVERYONE,
@@ -37,10 +46,17 @@ ACCESS: dict[str, frozenset[str]] = {
     "api.handoffs": EVERYONE,
     "api.handoff": EVERYONE,
     "api.outcome": frozenset({"admin", "sales"}),
+    "api.activities": EVERYONE,
+    "api.add_activity": frozenset({"admin", "sales"}),
     "nurture_staff.in_doubt": frozenset({"admin", "marketer"}),
     "nurture_staff.decide": frozenset({"admin", "marketer"}),
     "nurture_staff.decide_guide": frozenset({"admin", "marketer"}),
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
+    "previews.content": frozenset({"admin", "marketer"}),
+    "nurture_pages.index": frozenset({"admin", "marketer"}),
+    "nurture_pages.preview": frozenset({"admin", "marketer"}),
+    "nurture_pages.preview_html": frozenset({"admin", "marketer"}),
+    "nurture_pages.test_send": frozenset({"admin", "marketer"}),
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
 OPEN = {"staff.login": "the sign-in form", "staff.logout": "signing out needs no session (CSRF still applies)",
@@ -63,7 +79,7 @@ def url_for_rule(rule: Rule) -> str:
     values: dict[str, Any] = {}
     for arg in rule.arguments:
         converter = rule._converters[arg].__class__.__name__  # type: ignore[attr-defined]
-        values[arg] = 1 if converter == "IntegerConverter" else "x"
+        values[arg] = 1 if converter in ("IntegerConverter", "IdConverter") else "x"
     return rule.build(values, append_unknown=False)[1]  # type: ignore[index]
 
 

@@ -1,8 +1,4 @@
-"""Tables the site itself owns: rate-limit counters shared by every process and instance.
-
-(The guide link emails' queue, ``GuideMail``, lives in ``cabos.nurture.models`` beside the outbox: the
-worker delivers both, and the staff page of sends in doubt lists both.)
-"""
+"""The rate-limit counters shared by every process and instance."""
 
 from __future__ import annotations
 

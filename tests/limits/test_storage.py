@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cabos import db
-from cabos.site.limit_storage import DatabaseStorage
-from cabos.site.models import RateLimitCounter
+from cabos.limits.storage import DatabaseStorage
+from cabos.limits.models import RateLimitCounter
 from tests.guides.conftest import content_dir, csrf_token, submit  # noqa: F401 (guide content: a form to post)
 
 
