@@ -49,6 +49,8 @@ from cabos.content.urls import document_url
 from cabos.dashboard.simulation import _Form
 from cabos.intent.hooks import after_form
 from cabos.intent.store import current_state
+from cabos.nurture.links import click_token
+from cabos.nurture.models import Enrolment, OutboxMessage
 from cabos.sales.models import Handoff
 from cabos.tracking import tokens
 from cabos.tracking.models import Event
@@ -176,6 +178,23 @@ class World:
                         headers={"Origin": "http://localhost"}, buffered=True)
         p.last_activity = datetime.now(UTC)
 
+    def click_email(self, p: Persona, device: int) -> None:
+        """The second device is identified by a click in a nurture email (a known address in a new browser
+        filling a form only gets a confirmation email)."""
+        if p.contact_id is None:
+            return
+        now = datetime.now(UTC)
+        with self.app.app_context(), db.session_scope(self.app) as session:
+            enrolment = Enrolment(contact_id=p.contact_id, sequence="personas", status="exited", next_step=None)
+            session.add(enrolment)
+            session.flush()
+            row = OutboxMessage(enrolment_id=enrolment.id, contact_id=p.contact_id, sequence="personas",
+                                step="s1", email="none", due_at=now)
+            session.add(row)
+            session.flush()
+            token = click_token(self.app.secret_key, row.id, "http://localhost/")  # type: ignore[arg-type]
+        p.clients[device].get(f"/e/c/{token}")
+
     def identify(self, p: Persona, device: int = 0) -> None:
         """The lead form of a guide on the persona's problem, as a person fills it in."""
         guide = self.rng.choice(list(self.library.guides.values()))
@@ -189,12 +208,15 @@ class World:
         for name in list(data) + list(form.options):
             key = name.removeprefix("f_")
             if key in p.profile:
-                data[name] = p.profile[key]
+                data[name] = _choice(p.profile[key], form.options.get(name))
             elif name in form.options and form.options[name] and not data.get(name):
                 data[name] = form.options[name][0]
+            elif not data.get(name) and name not in ("website", "ref"):
+                data[name] = "—"  # a required free-text answer
         response = client.post(path, data=data)
         if response.status_code != 303:
-            self.notes.append(f"form {guide.slug}: {response.status_code}")
+            errors = re.findall(r'class="error"[^>]*>([^<]+)<', response.get_data(as_text=True))
+            self.notes.append(f"form {guide.slug}: {response.status_code} {errors[:2]} {data}")
             return
         with db.session_scope(self.app) as session:
             p.contact_id = session.scalar(select(Contact.id).where(Contact.email == p.email))
@@ -269,7 +291,7 @@ class World:
         problem = self.rng.choice(self.problems)
         self.at(t, lambda: self.identify(p))
         if len(p.clients) > 1:
-            self.at(t + timedelta(days=1, hours=2), lambda: self.identify(p, device=1))
+            self.at(t + timedelta(days=1, hours=2), lambda: self.click_email(p, device=1))
         learn, compare, decide = self.on(problem, "learn"), self.on(problem, "compare"), self.on(problem, "decide")
         steps = [("learn", d) for d in self.rng.sample(learn, k=min(2, len(learn)))]
         steps += [("compare", d) for d in compare[:2]]
@@ -285,6 +307,18 @@ class World:
             self.visit(p, t, [(doc, seconds)], device=device_for(i))
         if quiet:
             p.buying_until = t + timedelta(days=14)
+        else:
+            self.keep_choosing(p, t, problem, device_for(len(steps)))
+
+    def keep_choosing(self, p: Persona, t: datetime, problem: str, device: int = 0) -> None:
+        """A buying process lasts: back to pricing or a case study every week or so, until the end."""
+        while True:
+            t += timedelta(days=self.rng.uniform(4, 12), hours=self.rng.uniform(0, 6))
+            if t >= self.end:
+                return
+            doc = self.rng.choice([self.library.pages["precios"], *self.on(problem, "decide")])
+            seconds = 40 if doc.kind == "page" else self.pace(doc, self.rng.uniform(170, 300))
+            self.visit(p, t, [(doc, seconds)], device=device)
 
     def plan_evaluator(self, p: Persona, t: datetime) -> None:
         self._evaluate(p, t)
@@ -299,11 +333,16 @@ class World:
         problem = self.rng.choice(self.problems)
         self.at(t, lambda: self.identify(p))
         t += timedelta(hours=self.rng.uniform(1, 30))
-        case = self.rng.choice(self.on(problem, "decide"))
+        decide = self.on(problem, "decide")
+        case = self.rng.choice(decide)
         p.buying_from = p.decisive_at = t
         end = self.visit(p, t, [(case, self.pace(case, 220)), (self.library.pages["precios"], 60)])
-        if self.rng.random() < 0.7:
+        if self.rng.random() < 0.85:
             self.at(end + timedelta(minutes=3), lambda: self.raise_hand(p))
+        else:  # no form: a second piece on choosing, the next day
+            other = self.rng.choice([d for d in decide if d is not case] or decide)
+            end = self.visit(p, end + timedelta(days=1), [(other, self.pace(other, 240))])
+        self.keep_choosing(p, end, problem)
 
     def plan_competitor(self, p: Persona, t: datetime) -> None:
         self._evaluate(p, t)
@@ -311,6 +350,15 @@ class World:
 
     def plan_bot(self, p: Persona, t: datetime) -> None:
         self.visit(p, t, [(d, 1.0) for d in self.articles])
+
+
+def _choice(value: str, options: list[str] | None) -> str:
+    """The profile's answer, or the form's option that says the same ("50-249" → "50-249 empleados")."""
+    if not options or value in options:
+        return value
+    head = re.match(r"\d+", value)
+    same = [o for o in options if head and re.match(rf"{head.group()}\b", o.replace(".", ""))]
+    return (same or [o for o in options if value.lower() in o.lower()] or options[:1])[0]
 
 
 @dataclass
