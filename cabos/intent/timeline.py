@@ -107,6 +107,7 @@ class _Walker:
         self.total = 0.0
         self.seen: list[Seen] = []
         self.seen_at: list[datetime] = []  # the times of ``seen``, for the recent window
+        self.judge_at: datetime | None = None  # the last moment the sums said buyer and the evidence did not
         self.walk = Walk()
         self.blocked_after: datetime | None = None
         self.last_keep: datetime | None = None
@@ -194,23 +195,31 @@ class _Walker:
         threshold = rules.threshold
         if score < threshold * (1.0 - rules.patterns.path_discount):
             return  # not even a buying path would reach it: nothing more to look at
+        times = self.evidence_times(t)
+        if len(times) < rules.evidence_min_readings:
+            self.judge_at = t  # no entry possible; the patterns are judged once, at the end, for the words
+            return
         problem = self.top_problem()
         buying_path = path(self.seen, problem, rules) if problem else None
         if buying_path is not None:
             threshold *= 1.0 - rules.patterns.path_discount
         if score < threshold:
             return
-        since = t - timedelta(days=rules.patterns.focus_days)
-        recent = self.seen[bisect.bisect_left(self.seen_at, since):]
-        verdict = focus(recent, rules) or scanning(recent, rules)
-        times = self.evidence_times(t)
-        if verdict is not None or len(times) < rules.evidence_min_readings:
-            # The sums say buyer; the reading says research (when there was decide-stage reading to judge).
-            if verdict is not None and (times or any(s.stage in rules.evidence_stages for s in recent)):
-                self.walk.why = {**verdict, "at": _iso(t)}
+        verdict = self.verdict(t)
+        if verdict is not None:
+            self.walk.why = {**verdict, "at": _iso(t)}  # the sums say buyer; the reading says research
             return
+        self.judge_at = None
         self.enter(t, {"entry": "reading", "score": round(score, 3), "threshold": round(threshold, 3),
                        "evidence": len(times), "path": buying_path, "problem": problem})
+
+    def verdict(self, t: datetime) -> dict[str, Any] | None:
+        since = t - timedelta(days=self.rules.patterns.focus_days)
+        recent = self.seen[bisect.bisect_left(self.seen_at, since):bisect.bisect_right(self.seen_at, t)]
+        found = focus(recent, self.rules) or scanning(recent, self.rules)
+        if found is None or not any(s.stage in self.rules.evidence_stages for s in recent):
+            return None  # nothing at the decide stage to judge: the evidence rule says why
+        return found
 
     def step(self, r: Reading) -> None:
         t = r.occurred_at
@@ -261,6 +270,10 @@ class _Walker:
         w = self.walk
         if w.mode == PURCHASE and w.until is not None and w.until <= now:
             self.leave(w.until, {"exit": "silence", "at": _iso(w.until)})
+        if w.mode == INFORMATION and self.judge_at is not None and "exit" not in w.why:
+            verdict = self.verdict(self.judge_at)
+            if verdict is not None:
+                w.why = {**verdict, "at": _iso(self.judge_at)}
         # Item values computed afresh at ``now`` from the readings that count, not from the running sum:
         # exact, and the same whatever the first event was.
         w.items = tuple(Item(k[0], k[1], a.reading.stage, tuple(a.reading.problems), self._value(a, now),
