@@ -24,14 +24,15 @@ OUTCOME = {"accepted": _l("Accept"), "sent_back": _l("Send back to nurture"), "d
 SORT = {"hot": _l("Hottest first"), "waiting": _l("Longest waiting"), "due": _l("Due soonest"),
         "newest": _l("Newest first")}
 MODE = {"information": _l("Information mode"), "purchase": _l("Purchase mode")}
-DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed")}
+DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed"),
+            "in_doubt": _l("In doubt (the push stopped half-way; it is retried safely)")}
 CAUSE = {"activity": _l("new activity"), "decay": _l("no recent activity"), "rules": _l("intent.yml changed")}
 TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaign"), "term": _l("Term"),
          "content": _l("Content"), "referrer": _l("Referrer")}
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
          "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
-         "activity": _l("Sales")}
+         "activity": _l("Sales"), "hand_raise": _l("Asked for sales")}
 STAGE = {"lead": _l("Lead"), "handed_off": _l("Handed off"), "accepted": _l("Accepted"), "customer": _l("Customer"),
          "nurture": _l("Back in nurture"), "disqualified": _l("Disqualified")}
 ACTIVITY = {"note": _l("Note"), "call": _l("Call"), "meeting": _l("Meeting"), "email": _l("Email")}

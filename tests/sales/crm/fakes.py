@@ -14,10 +14,12 @@ gets this answer), ``config`` (the settings that point cabos here).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -169,6 +171,16 @@ class FakeHubSpot(FakeCrm):
             return 200, {"results": HUBSPOT_PIPELINES}, {}
         if m := re.fullmatch(r"/crm/v3/properties/(\w+)", r.path):
             return 200, {"results": [{"name": n} for n in sorted(HUBSPOT_PROPERTIES.get(m[1], ()))]}, {}
+        if r.method == "GET" and (m := re.fullmatch(r"/crm/v4/objects/deal/(\d+)/associations/note", r.path)):
+            return 200, {"results": [{"toObjectId": int(i), "associationTypes": [
+                {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}]} for (k, i, other, d, t) in self.assoc
+                if k == "notes" and other == "deals" and d == m[1] and i in self.objects["notes"]]}, {}
+        if r.method == "GET" and (m := re.fullmatch(r"/crm/v3/objects/(\w+)/(\d+)", r.path)):
+            found = self.objects.get(m[1], {}).get(m[2])
+            if found is None:
+                return self._error(404, "resource not found", "OBJECT_NOT_FOUND")
+            wanted = r.query.get("properties", "").split(",")
+            return 200, {**found, "properties": {k: found["properties"].get(k) for k in wanted if k}}, {}
         if r.method == "POST" and (m := re.fullmatch(r"/crm/v3/objects/(\w+)/search", r.path)):
             return self._search(m[1], r.body)
         if r.method == "POST" and r.path == "/crm/v3/objects/contacts/gdpr-delete":
@@ -330,6 +342,9 @@ class FakePipedrive(FakeCrm):
             if self.items[m[1]].pop(int(m[2]), None) is None:
                 return self._error(404, "Item not found")
             return 200, {"success": True, "data": {"id": int(m[2])}}, {}
+        if r.method == "GET" and r.path == "/v1/notes":
+            return ok([n for n in self.items["notes"].values() if str(n.get("deal_id")) == r.query.get("deal_id")],
+                      {"pagination": {"start": 0, "limit": 100, "more_items_in_collection": False}})
         if r.path == "/v1/recents":
             return self._recents(r.query)
         return self._error(404, "Unknown method .")
@@ -441,6 +456,32 @@ class FakeSalesforce(FakeCrm):
         return {"CRM_SALESFORCE_URL": self.url, "CRM_SALESFORCE_CLIENT_ID": self.client[0],
                 "CRM_SALESFORCE_CLIENT_SECRET": token or self.client[1]}
 
+    jwt_key: Any = None  # the certificate's public key, for the JWT bearer flow
+    jwt_user = "integration@acme.example"
+
+    def _jwt_problem(self, assertion: str) -> str:
+        """What Salesforce would say about this assertion (empty: valid)."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            head, body, sig = assertion.split(".")
+            pad = lambda part: base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))  # noqa: E731
+            if json.loads(pad(head)).get("alg") != "RS256":
+                return "invalid assertion"
+            self.jwt_key.verify(pad(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            claims = json.loads(pad(body))
+        except (ValueError, InvalidSignature, AttributeError):
+            return "invalid assertion"
+        if claims.get("iss") != self.client[0]:
+            return "invalid client credentials"
+        if claims.get("aud") != "https://login.salesforce.com" or not time.time() < claims.get("exp", 0) <= time.time() + 300:
+            return "invalid assertion"
+        if claims.get("sub") != self.jwt_user:
+            return "user hasn't approved this consumer"
+        return ""
+
     def expire_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()
@@ -452,9 +493,13 @@ class FakeSalesforce(FakeCrm):
     def route(self, r: Request) -> tuple[int, Any, dict[str, str]]:
         if r.path == "/services/oauth2/token" and r.method == "POST":
             form = r.body or {}
-            if form.get("grant_type") != "client_credentials":
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                problem = self._jwt_problem(form.get("assertion", ""))
+                if problem:
+                    return 400, {"error": "invalid_grant", "error_description": problem}, {}
+            elif form.get("grant_type") != "client_credentials":
                 return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, {}
-            if (form.get("client_id"), form.get("client_secret")) != self.client:
+            elif (form.get("client_id"), form.get("client_secret")) != self.client:
                 return 400, {"error": "invalid_client", "error_description": "invalid client credentials"}, {}
             token = f"00Dtest!{next(self.ids)}"
             self.tokens.add(token)
