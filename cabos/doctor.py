@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import click
 import weasyprint
@@ -17,6 +20,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cabos import mail_auth
 from cabos.db import database
 from cabos.sales.crm.sync import connector
 from cabos.migrate import alembic_config
@@ -84,6 +88,44 @@ def _mail(app: Flask) -> Finding:
                        "Check CABOS_MAIL_SERVER and CABOS_MAIL_PORT.")
 
 
+def _mail_dns(app: Flask) -> list[Finding]:
+    """The SPF, DKIM and DMARC records to publish and, where names resolve, whether they are there."""
+    if app.config["MAIL_BACKEND"] != "smtp":
+        return []
+    try:
+        wanted = mail_auth.records(app.config)
+    except ValueError as exc:
+        return [Finding("problem", "dkim", f"{exc}.")]
+    out = []
+    if not any(r.kind == "DKIM" for r in wanted):
+        out.append(Finding("warning", "dkim", "emails are not DKIM-signed by cabos. Unless your provider signs them, "
+                           "generate a key (openssl genrsa -out dkim.pem 2048) and set CABOS_MAIL_DKIM_SELECTOR "
+                           "and CABOS_MAIL_DKIM_PRIVATE_KEY."))
+    lookup = app.extensions.get("cabos.dns_txt") or mail_auth.lookup_txt
+    resolvable = True
+    for record in wanted:
+        publish = f'{record.name} TXT "{record.value}"'
+        topic = record.kind.lower()
+        if not resolvable:
+            out.append(Finding("warning", topic, f"publish {publish}"))
+            continue
+        try:
+            found = lookup(record.name)
+        except mail_auth.CannotResolve as exc:
+            resolvable = False
+            out.append(Finding("warning", topic, f"cannot check DNS from this machine ({exc}). Publish {publish} "
+                               f"and check it from a machine that can: dig +short TXT {record.name}"))
+            continue
+        if any(record.matches(v) for v in found):
+            out.append(Finding("ok", topic, f"{record.name} has the {record.kind} record."))
+        elif found:
+            out.append(Finding("problem", topic, f"{record.name} has TXT records but not the {record.kind} one "
+                               f"cabos needs: publish {publish}"))
+        else:
+            out.append(Finding("problem", topic, f"{record.name} has no {record.kind} record: publish {publish}"))
+    return out
+
+
 def _weasyprint() -> Finding:
     try:
         weasyprint.HTML(string="<p>ok</p>").write_pdf()
@@ -108,6 +150,26 @@ def _site_url(app: Flask) -> Finding:
     if not url.startswith("https://"):
         return Finding("warning", "site", f"the public URL {url} is not HTTPS: cookies are not Secure.")
     return Finding("ok", "site", f"public URL {url}.")
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+def _site_answers(app: Flask) -> Finding | None:
+    """A base URL on this machine (development) must be where this site answers, or every link misses it."""
+    url = str(app.config.get("SITE_URL") or app.extensions["cabos.content"].library.site.base_url).rstrip("/")
+    if (urlsplit(url).hostname or "") not in LOCAL_HOSTS:
+        return None  # a public address: checked by the people who read the emails, not from here
+    try:
+        with urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 - an http(s) URL from settings
+            answered = json.loads(response.read(200) or b"{}").get("status") == "ok"
+    except (OSError, ValueError):
+        answered = False
+    if answered:
+        return Finding("ok", "base url", f"{url} answers as this site.")
+    return Finding("warning", "base url", f"nothing answers as this site at the configured base URL {url}: links in "
+                   "emails and PDF covers will point elsewhere. Serve it there, or set CABOS_SITE_URL to where it "
+                   "answers (`cabos serve --dev` follows its own --port when CABOS_SITE_URL is not set).")
 
 
 def _rate_limits(app: Flask) -> Finding:
@@ -138,8 +200,9 @@ def _crm(app: Flask) -> list[Finding]:
 
 def diagnose(app: Flask) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
-    return [_secret(app), *_database(app), _content(app), _site_url(app), _rate_limits(app), _mail(app),
-            _weasyprint(), *_crm(app)]
+    answers = _site_answers(app)
+    return [_secret(app), *_database(app), _content(app), _site_url(app), *([answers] if answers else []),
+            _rate_limits(app), _mail(app), *_mail_dns(app), _weasyprint(), *_crm(app)]
 
 
 @click.command("doctor")
