@@ -48,6 +48,7 @@ from cabos.tracking.models import Event
 log = logging.getLogger("cabos.nurture.broadcasts")
 JOB = "broadcasts"
 PAGE = 2000
+_warned: set[tuple[str, str]] = set()  # refusals already logged by this process (the worker retries every tick)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,9 @@ def queue_due(app: Flask, now: datetime) -> list[str]:
                 found = queue(session, library, slug, now, "worker")
             except Refused as exc:
                 session.rollback()
-                log.warning("broadcast %s not sent: %s", slug, exc)
+                if (slug, str(exc)) not in _warned:
+                    _warned.add((slug, str(exc)))
+                    log.warning("broadcast %s not sent: %s", slug, exc)
                 continue
             except IntegrityError:  # another worker queued it between our check and our insert
                 session.rollback()
