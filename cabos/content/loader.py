@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cabos.content import contrast
 from cabos.content import fields as f
 from cabos.content.library import Library
 from cabos.content.media import MediaFile, MediaScanner, References, blocked, defer_frames, leaves
@@ -72,6 +73,20 @@ class Collector:
 # --- site.yml and problems.yml -------------------------------------------------
 
 
+def _warn_unreadable(c: Collector, brand: Brand) -> None:
+    """A brand colour that cannot carry text (WCAG 2.2 AA, 4.5:1): say so, and name the nearest one that can."""
+    pairs = (("primary", brand.primary, brand.primary_ink, "white text on it and text in it on the background"),
+             ("accent", brand.accent, brand.accent_ink, "white text on it and text in it on the background"),
+             ("text", brand.text, brand.text_ink, "on the background"))
+    for key, colour, ink, where in pairs:
+        if ink.lower() != colour.lower():
+            worst = min(contrast.ratio(colour, other) for other in
+                        ((brand.background,) if key == "text" else (contrast.WHITE, brand.background)))
+            c.warn(f"brand {key} {colour} carries text at {worst:.1f}:1 ({where}); WCAG 2.2 AA needs 4.5:1. "
+                   f"The site writes that text in {ink}, the nearest colour that can: set `{key}: \"{ink}\"` "
+                   "to choose it yourself", "brand")
+
+
 def load_site(root: Path) -> tuple[Site, list[Issue]]:
     data, lines, issues = read_yaml(root / "site.yml", "site.yml")
     if data is None:
@@ -93,6 +108,7 @@ def load_site(root: Path) -> tuple[Site, list[Issue]]:
     if isinstance(brand_raw, dict):
         colours = {k: c.field(brand_raw, k, f.colour) for k in ("primary", "accent", "text", "background")}
         brand = Brand(**{k: v for k, v in colours.items() if v}, logo=brand_raw.get("logo"))
+        _warn_unreadable(c, brand)
     else:
         c.error("brand must be a mapping of colours (primary, accent, text, background)", "brand")
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
+from cabos.content import contrast
+
 Kind = Literal["article", "guide", "page"]
 
 # The words in public addresses, in the site's language: /articulos/<slug>, /guias/<slug>.
@@ -60,10 +62,24 @@ class Problem:
 @dataclass(frozen=True)
 class Brand:
     primary: str = "#0f4c5c"
-    accent: str = "#e36414"
+    accent: str = "#c35611"
     text: str = "#1d2430"
     background: str = "#ffffff"
     logo: str | None = None
+
+    # The colours text is written in (or white text on): the brand's own when they reach WCAG AA's
+    # 4.5:1, else the nearest that does (``cabos check`` says so). The brand's own stay for decoration.
+    @property
+    def primary_ink(self) -> str:
+        return contrast.readable(self.primary, (contrast.WHITE, self.background))
+
+    @property
+    def accent_ink(self) -> str:
+        return contrast.readable(self.accent, (contrast.WHITE, self.background))
+
+    @property
+    def text_ink(self) -> str:
+        return contrast.readable(self.text, (self.background,))
 
 
 @dataclass(frozen=True)

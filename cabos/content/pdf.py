@@ -32,6 +32,7 @@ from flask.cli import with_appcontext
 from flask_babel import format_date, gettext, ngettext
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cabos.content import contrast
 from cabos.content.library import Library
 from cabos.content.media import MEDIA_PREFIX
 from cabos.content.model import Document, Site
@@ -40,6 +41,8 @@ log = logging.getLogger("cabos.content.pdf")
 
 TEMPLATES = Path(__file__).parent / "templates" / "pdf"
 KEY_LENGTH = 20
+# Tagged PDF (headings, lists, tables, reading order and the language, for screen readers), PDF/UA-1.
+PDF_VARIANT = "pdf/ua-1"
 _FOOTNOTES = re.compile(r'<hr class="footnotes-sep" />\s*<section class="footnotes">.*?</section>\s*', re.S)
 _FOOTNOTE_ITEM = re.compile(
     r'<li id="fn(\d+)" class="footnote-item">(.*?)</li>\s*(?=<li id="fn\d+" class="footnote-item">|</ol>)', re.S)
@@ -144,13 +147,14 @@ class GuidePdfs:
             return hit
         b = site.brand
         css = self.env.get_template("print.css").render(
-            primary=b.primary, accent=b.accent, text=b.text, cover=doc.cover_color or b.primary)
+            primary=b.primary_ink, accent=b.accent, text=b.text_ink,
+            cover=contrast.readable(doc.cover_color or b.primary, (contrast.WHITE,)))
         html = self.env.get_template("guide.html").render(
             doc=doc, site=site, css=css, body=print_footnotes(doc.html), base_url=base_url,
             problems=problem_names, cover_url=self._cover_url(doc, base_url),
             published=format_date(doc.updated or doc.date, "long") if (doc.updated or doc.date) else "")
         digest = hashlib.sha256(html.encode())
-        digest.update(weasyprint.__version__.encode())
+        digest.update(weasyprint.__version__.encode() + PDF_VARIANT.encode())
         rendition = Rendition(html, digest.hexdigest()[:KEY_LENGTH], base_url)
         with self._memo_lock:
             if len(self._memo) > 512:
@@ -175,7 +179,7 @@ class GuidePdfs:
         fetcher = OfflineFetcher({"/static/": self.static_dir, MEDIA_PREFIX: self.content_dir, "": self.content_dir},
                                  rendition.base_url)
         return weasyprint.HTML(string=rendition.html, base_url=rendition.base_url + "/",
-                               url_fetcher=fetcher).write_pdf()
+                               url_fetcher=fetcher).write_pdf(pdf_variant=PDF_VARIANT)
 
     def cached_path(self, doc: Document, site: Site, base_url: str, problem_names: tuple[str, ...] = ()) -> Path | None:
         """The current PDF if it is rendered and its key is known in this process; else None.

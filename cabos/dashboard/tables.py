@@ -142,7 +142,7 @@ def _person(r: PersonRow, name: str) -> list[Any]:
 def people(report: Report, library: Library) -> Table:
     p = report.people
     head = [_("Salesperson"), _("Handoffs received"), _("Median first response (hours)"), _("Answered within SLA"),
-            _("Due"), _("Accepted"), _("Sent back"), _("Reasons sent back"), _("Disqualified"), _("Won"), _("Lost"),
+            _("Due for the SLA"), _("Accepted"), _("Sent back"), _("Reasons sent back"), _("Disqualified"), _("Won"), _("Lost"),
             _("Revenue (%(currency)s)", currency=p.currency)]
     rows = [_person(r, r.name or _("(unassigned)")) for r in p.sales]
     rows.append(_person(p.team, _("Team")))

@@ -106,8 +106,8 @@ def _styles(brand: Brand) -> dict[str, str]:
     mono = "font-family:Menlo,Consolas,'Courier New',monospace;font-size:14px;background:#f1f3f5;"
     return {
         "paragraph_open": "margin:0 0 16px;",
-        "h1": f"margin:24px 0 12px;font-size:24px;line-height:1.25;color:{brand.primary};",
-        "h2": f"margin:24px 0 12px;font-size:20px;line-height:1.3;color:{brand.primary};",
+        "h1": f"margin:24px 0 12px;font-size:24px;line-height:1.25;color:{brand.primary_ink};",
+        "h2": f"margin:24px 0 12px;font-size:20px;line-height:1.3;color:{brand.primary_ink};",
         "h3": "margin:20px 0 8px;font-size:17px;line-height:1.3;",
         "h4": "margin:16px 0 8px;font-size:16px;",
         "bullet_list_open": "margin:0 0 16px;padding-left:22px;",
@@ -115,7 +115,7 @@ def _styles(brand: Brand) -> dict[str, str]:
         "list_item_open": "margin:0 0 6px;",
         "blockquote_open": (f"margin:0 0 16px;padding:4px 0 4px 14px;border-left:4px solid {brand.accent};"
                             "color:#4a5260;"),
-        "link_open": f"color:{brand.primary};text-decoration:underline;font-weight:bold;",
+        "link_open": f"color:{brand.primary_ink};text-decoration:underline;font-weight:bold;",
         "code_inline": mono + "padding:1px 4px;border-radius:3px;",
         "fence": mono + "display:block;white-space:pre-wrap;padding:12px;border-radius:6px;",
         "code_block": mono + "display:block;white-space:pre-wrap;padding:12px;border-radius:6px;",

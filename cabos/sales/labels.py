@@ -24,7 +24,8 @@ OUTCOME = {"accepted": _l("Accept"), "sent_back": _l("Send back to nurture"), "d
 SORT = {"hot": _l("Hottest first"), "waiting": _l("Longest waiting"), "due": _l("Due soonest"),
         "newest": _l("Newest first")}
 MODE = {"information": _l("Information mode"), "purchase": _l("Purchase mode")}
-DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed")}
+DELIVERY = {"all": _l("All"), "pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed"),
+            "in_doubt": _l("In doubt (the push stopped half-way; it is retried safely)")}
 CAUSE = {"activity": _l("new activity"), "decay": _l("no recent activity"), "rules": _l("intent.yml changed")}
 TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaign"), "term": _l("Term"),
          "content": _l("Content"), "referrer": _l("Referrer")}

@@ -20,6 +20,7 @@ from cabos.db import Base, utcnow
 OPEN = ("new", "accepted")
 CLOSED = ("sent_back", "disqualified", "won", "lost")
 STATUSES = OPEN + CLOSED
+SENDING = "sending since"  # last_error of a CRM row while it is being pushed (sales.crm.sync)
 
 
 class Handoff(Base):
@@ -108,6 +109,11 @@ class Delivery(Base):
     # One row per handoff and CRM ('crm:hubspot:push:12'): two workers, or a backfill run twice,
     # cannot queue the same push twice. NULL (never colliding) for webhooks and emails.
     dedupe_key: Mapped[str | None] = mapped_column(String(96), unique=True)
+
+    @property
+    def in_doubt(self) -> bool:
+        """A CRM push was started and never finished (the sender stopped): retried safely once its claim ends."""
+        return self.status == "pending" and self.last_error.startswith(SENDING)
 
 
 class Activity(Base):

@@ -388,4 +388,4 @@ def init_app(app: Flask) -> None:
     add_section(app, "sales.contacts", _l("Contacts"), ("sales", "marketer"), order=20,
                 description=_l("Find a contact and open their brief and trail"))
     add_section(app, "sales.deliveries", _l("Deliveries"), ("admin",), order=90,
-                description=_l("Webhooks and handoff emails, with every attempt"))
+                description=_l("Webhooks, handoff emails and CRM pushes, with every attempt"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask, render_template
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import CSRFProtect, FlaskForm
 from flask_wtf.csrf import CSRFError
 from flask_wtf.form import _Auto, _is_submitted  # the "no formdata given" marker FlaskForm's own Meta tests
@@ -161,7 +162,7 @@ class ResendForm(PublicForm):
     """Ask for a fresh download link."""
 
     email = EmailField(filters=[lambda v: normalise_email(v) if isinstance(v, str) else v])
-    website = StringField(validators=[Optional()])
+    website = StringField(_l("Leave this field empty"), validators=[Optional()])  # the honeypot
 
     def validate_email(self, field: Field) -> None:
         if not field.data:

@@ -24,6 +24,7 @@ from cabos.contacts.download_log import Download, DownloadLog
 from cabos.contacts.models import Contact
 from cabos.intent import hooks as intent_hooks
 from cabos.content import Document, current_library
+from cabos.content import contrast
 from cabos.content.pdf import guide_pdf
 from cabos.content.urls import site_url
 from cabos.db import database, get_session, utcnow
@@ -63,7 +64,7 @@ def index() -> Response:
 def covers_css() -> Response:
     """Each guide's cover colour (validated #rrggbb) as CSS, so pages need no inline styles."""
     lib = current_library()
-    rules = [f'.guide-cover[data-slug="{g.slug}"]{{background:{g.cover_color}}}'
+    rules = [f'.guide-cover[data-slug="{g.slug}"]{{background:{contrast.readable(g.cover_color, (contrast.WHITE,))}}}'
              for g in lib.guides.values() if g.cover_color]
     response = Response("\n".join(rules) + "\n", mimetype="text/css")
     response.cache_control.public = True

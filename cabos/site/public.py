@@ -107,8 +107,9 @@ def brand_css() -> Response:
     """Brand colours from site.yml as CSS variables (a file, so CSP needs no inline style)."""
     lib = current_library()
     b = lib.site.brand
-    body = (f":root{{--primary:{b.primary};--accent:{b.accent};"
-            f"--text:{b.text};--background:{b.background}}}\n")
+    # --*-ink: what text is written in (or white text on); the same colours when they can carry text.
+    body = (f":root{{--primary:{b.primary};--accent:{b.accent};--text:{b.text_ink};--background:{b.background};"
+            f"--primary-ink:{b.primary_ink};--accent-ink:{b.accent_ink}}}\n")
     resp = Response(body, mimetype="text/css")
     resp.cache_control.public = True
     resp.cache_control.max_age = 3600

@@ -236,3 +236,25 @@ def test_two_instances_render_the_same_bytes(app_factory, content_dir: Path, tmp
         files.append(_render(other).read_bytes())
         time.sleep(1.1)  # a render a second later: any timestamp would differ
     assert files[0] == files[1] and files[0].startswith(b"%PDF")
+
+
+def test_the_pdf_is_tagged_for_screen_readers(rendered: tuple[PdfReader, list[str]]) -> None:
+    """PDF/UA-1: marked content, a structure tree with the headings, the document's language and title shown."""
+    reader, _texts = rendered
+    root = reader.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"] is True or root["/MarkInfo"]["/Marked"] == True  # noqa: E712
+    assert root["/Lang"] == "en"
+    assert root["/ViewerPreferences"]["/DisplayDocTitle"]
+    kinds: set[str] = set()
+
+    def walk(node: object, depth: int = 0) -> None:
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if isinstance(node, dict) and depth < 40:
+            if "/S" in node:
+                kinds.add(str(node["/S"]))
+            kids = node.get("/K")
+            for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+                walk(kid, depth + 1)
+
+    walk(root["/StructTreeRoot"])
+    assert {"/H1", "/H2", "/P"} <= kinds, kinds

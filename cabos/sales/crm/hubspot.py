@@ -5,6 +5,7 @@ References (developers.hubspot.com/docs/api-reference): objects
 ``POST /crm/v3/objects/{type}/search`` (filters, sorts, ``paging.next.after``),
 ``GET /crm/v3/pipelines/deals``, ``GET /crm/v3/properties/{type}``,
 ``PUT /crm/v4/objects/contact/{id}/associations/default/company/{id}``,
+``GET /crm/v4/objects/deal/{id}/associations/note``, ``GET /crm/v3/objects/notes/{id}``,
 ``POST /crm/v3/objects/contacts/gdpr-delete``. Default association type ids:
 deal→contact 3, deal→company 5, note→contact 202, note→company 190, note→deal 214.
 Limits: 100 requests per 10 s for a private app, search 5 per second: requests
@@ -115,14 +116,28 @@ class HubSpot(Connector):
                            or self._create("companies", {"name": push.company or push.domain, "domain": push.domain,
                                                          **push.company_fields}))
             self.http.call("PUT", f"/crm/v4/objects/contact/{ids.person}/associations/default/company/{ids.company}")
+        found = False
         if ids.deal is None:
-            ids.deal = self._find("deals", "dealname", push.deal_name) or self._create("deals", {
+            ids.deal = self._find("deals", "dealname", push.deal_name)
+            found = ids.deal is not None
+            ids.deal = ids.deal or self._create("deals", {
                 "dealname": push.deal_name, "pipeline": str(pipeline["id"]), "dealstage": str(stage["id"]),
                 **push.deal_fields}, [("contacts", ids.person), ("companies", ids.company)])
+        if ids.note is None and found:  # a push cut short may have left its note on the deal
+            ids.note = self._note_on(ids.deal, push.note_title)
         if ids.note is None:
             ids.note = self._create("notes", {"hs_timestamp": push.created_at.astimezone(timezone.utc).isoformat(),
                                               "hs_note_body": push.note_html},
                                     [("contacts", ids.person), ("deals", ids.deal), ("companies", ids.company)])
+
+    def _note_on(self, deal: str, title: str) -> str | None:
+        linked = self.http.call("GET", f"/crm/v4/objects/deal/{deal}/associations/note") or {}
+        for row in linked.get("results") or []:
+            note = self.http.call("GET", f"/crm/v3/objects/notes/{row['toObjectId']}",
+                                  params={"properties": "hs_note_body"}, ok=(404,)) or {}
+            if title in str((note.get("properties") or {}).get("hs_note_body") or ""):
+                return str(row["toObjectId"])
+        return None
 
     # --- pull ---------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ References (developers.pipedrive.com/docs/api/v1): ``GET /v1/{persons,organizati
 ``GET /v1/pipelines``, ``GET /v1/stages?pipeline_id=``, ``GET /v1/{person,organization,deal}Fields``,
 ``GET /v1/recents?since_timestamp=YYYY-MM-DD HH:MM:SS&items=deal`` (paged with ``start``/``limit``,
 ``additional_data.pagination.more_items_in_collection`` and ``next_start``), ``DELETE /v1/persons/{id}``,
-``DELETE /v1/notes/{id}``, ``GET /v1/users/me``. The token goes in the ``x-api-token`` header.
+``DELETE /v1/notes/{id}``, ``GET /v1/notes?deal_id=``, ``GET /v1/users/me``. The token goes in the ``x-api-token`` header.
 Every answer is ``{"success": …, "data": …}``; errors carry ``error`` and ``error_info``.
 Limits are per token in 2-second windows: requests are spaced 0.1 s and a 429 is waited out.
 """
@@ -94,10 +94,16 @@ class Pipedrive(Connector):
             ids.person = self._find("persons", "email", push.email) or self._create("persons", {
                 "name": name, "email": [{"value": push.email, "primary": True, "label": "work"}],
                 "org_id": int(ids.company) if ids.company else None, **push.contact_fields})
+        found = False
         if ids.deal is None:
-            ids.deal = self._find("deals", "title", push.deal_name) or self._create("deals", {
+            ids.deal = self._find("deals", "title", push.deal_name)
+            found = ids.deal is not None
+            ids.deal = ids.deal or self._create("deals", {
                 "title": push.deal_name, "person_id": int(ids.person), "pipeline_id": pipeline_id,
                 "stage_id": stage_id, "org_id": int(ids.company) if ids.company else None, **push.deal_fields})
+        if ids.note is None and found:  # a push cut short may have left its note on the deal
+            notes = self._data("GET", "/v1/notes", params={"deal_id": ids.deal, "limit": 100}) or []
+            ids.note = next((str(n["id"]) for n in notes if push.note_title in str(n.get("content") or "")), None)
         if ids.note is None:
             ids.note = self._create("notes", {"content": push.note_html, "deal_id": int(ids.deal),
                                               "person_id": int(ids.person),

@@ -135,8 +135,10 @@ class Salesforce(Connector):
                 ids.person = self._first(f"SELECT Id FROM Contact WHERE Email = {soql(push.email)} LIMIT 1") \
                     or self._create("Contact", {"FirstName": first, "LastName": last, "Email": push.email,
                                                 "AccountId": ids.company, **push.contact_fields})
+        found = False
         if ids.deal is None:
             ids.deal = self._first(f"SELECT Id FROM Opportunity WHERE Name = {soql(push.deal_name)} LIMIT 1")
+            found = ids.deal is not None
             if ids.deal is None:
                 close = (push.created_at + timedelta(days=30)).date().isoformat()
                 ids.deal = self._create("Opportunity", {"Name": push.deal_name, "StageName": self.mapping.stage,
@@ -145,6 +147,14 @@ class Salesforce(Connector):
                 if not lead:
                     self._create("OpportunityContactRole", {"OpportunityId": ids.deal, "ContactId": ids.person,
                                                             "IsPrimary": True})
+        if found and not lead and not self._first(
+                f"SELECT Id FROM OpportunityContactRole WHERE OpportunityId = {soql(ids.deal)} AND "
+                f"ContactId = {soql(ids.person)} LIMIT 1"):
+            self._create("OpportunityContactRole", {"OpportunityId": ids.deal, "ContactId": ids.person,
+                                                    "IsPrimary": True})
+        if ids.note is None and found:  # a push cut short may have left its task on the opportunity
+            ids.note = self._first(f"SELECT Id FROM Task WHERE WhatId = {soql(ids.deal)} AND "
+                                   f"Subject = {soql(push.note_title[:255])} LIMIT 1")
         if ids.note is None:
             ids.note = self._create("Task", {"Subject": push.note_title[:255], "Description": push.note_text[:32000],
                                              "WhoId": None if lead else ids.person, "WhatId": ids.deal,

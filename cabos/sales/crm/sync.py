@@ -43,7 +43,7 @@ from cabos.sales.crm.mapping import CrmMapping
 from cabos.sales.crm.models import CrmCursor, CrmLink
 from cabos.sales.crm.pipedrive import Pipedrive
 from cabos.sales.crm.salesforce import Salesforce
-from cabos.sales.models import Delivery, Handoff
+from cabos.sales.models import SENDING, Delivery, Handoff
 from cabos.sales.notify import staff_url
 from cabos.sales.outcomes import OutcomeError, OutcomeInput, record_outcome
 from cabos.sales.policy import policy_of
@@ -236,6 +236,12 @@ def deliver_due(app: Flask, now: datetime | None = None, limit: int = 50) -> dic
                     delivery.next_attempt_at = paused[delivery.target]
                     counts["retry"] += 1
                     continue
+                # Committed before the push: if this process stops half-way, the deliveries page
+                # shows the row in doubt until the claim ends and the next push finds what was made.
+                delivery.last_error = f"{SENDING} {now:%Y-%m-%d %H:%M:%S} UTC: {delivery.last_error}"[:500]
+            with session_scope(app) as session:
+                delivery = session.get(Delivery, delivery_id)
+                assert delivery is not None
                 result = _attempt(session, delivery, app.config, now, paused)
                 counts[result] += 1
         return counts

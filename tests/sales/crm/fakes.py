@@ -169,6 +169,16 @@ class FakeHubSpot(FakeCrm):
             return 200, {"results": HUBSPOT_PIPELINES}, {}
         if m := re.fullmatch(r"/crm/v3/properties/(\w+)", r.path):
             return 200, {"results": [{"name": n} for n in sorted(HUBSPOT_PROPERTIES.get(m[1], ()))]}, {}
+        if r.method == "GET" and (m := re.fullmatch(r"/crm/v4/objects/deal/(\d+)/associations/note", r.path)):
+            return 200, {"results": [{"toObjectId": int(i), "associationTypes": [
+                {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}]} for (k, i, other, d, t) in self.assoc
+                if k == "notes" and other == "deals" and d == m[1] and i in self.objects["notes"]]}, {}
+        if r.method == "GET" and (m := re.fullmatch(r"/crm/v3/objects/(\w+)/(\d+)", r.path)):
+            found = self.objects.get(m[1], {}).get(m[2])
+            if found is None:
+                return self._error(404, "resource not found", "OBJECT_NOT_FOUND")
+            wanted = r.query.get("properties", "").split(",")
+            return 200, {**found, "properties": {k: found["properties"].get(k) for k in wanted if k}}, {}
         if r.method == "POST" and (m := re.fullmatch(r"/crm/v3/objects/(\w+)/search", r.path)):
             return self._search(m[1], r.body)
         if r.method == "POST" and r.path == "/crm/v3/objects/contacts/gdpr-delete":
@@ -330,6 +340,9 @@ class FakePipedrive(FakeCrm):
             if self.items[m[1]].pop(int(m[2]), None) is None:
                 return self._error(404, "Item not found")
             return 200, {"success": True, "data": {"id": int(m[2])}}, {}
+        if r.method == "GET" and r.path == "/v1/notes":
+            return ok([n for n in self.items["notes"].values() if str(n.get("deal_id")) == r.query.get("deal_id")],
+                      {"pagination": {"start": 0, "limit": 100, "more_items_in_collection": False}})
         if r.path == "/v1/recents":
             return self._recents(r.query)
         return self._error(404, "Unknown method .")

@@ -6,6 +6,7 @@ import threading
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -112,17 +113,37 @@ def test_a_429_waits_as_told_a_lost_answer_is_found_again_and_a_lost_deal_maps_i
         assert (handoff.status, handoff.outcome_reason) == ("lost", "Precio")
 
 
-def test_two_workers_make_one_deal(app: Flask, db, journey, fake: FakeCrm, crm_name: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_push_cut_short_is_in_doubt_on_the_page_then_two_workers_finish_it_with_one_deal(
+        app: Flask, db, journey, fake: FakeCrm, crm_name: str, make_staff, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     with app.app_context(), db.sessions() as s:
         handoff = s.get(Handoff, journey.handoff.id)
         assert sync.enqueue_push(s, handoff, crm_name, utcnow()) is None  # queued once already
         s.commit()
+    connector = sync.CONNECTORS[crm_name]
+    push = connector.push
+
+    def dies_after_the_deal(self, data, ids):  # type: ignore[no-untyped-def]
+        push(self, data, ids)
+        raise SystemExit("the worker was killed")  # after the CRM made everything, before cabos wrote it down
+
+    monkeypatch.setattr(connector, "push", dies_after_the_deal)
+    now = utcnow()
+    with pytest.raises(SystemExit):
+        sync.deliver_due(app, now)
+    monkeypatch.setattr(connector, "push", push)
+    (row,) = crm_rows(db)
+    assert row.in_doubt and row.attempts == 0
+    admin = make_staff("admin", email="admin@staff.example")
+    page = staff_login(app.test_client(), admin).get("/staff/deliveries").get_data(as_text=True)
+    assert "push stopped half-way" in page or "se cortó a medias" in page  # the deliveries page says so
+    assert sync.deliver_due(app, now + timedelta(minutes=1))["delivered"] == 0  # still claimed
+
     results: list[dict[str, int]] = []
     barrier = threading.Barrier(2)
 
     def worker() -> None:
         barrier.wait()
-        results.append(sync.deliver_due(app))
+        results.append(sync.deliver_due(app, now + timedelta(minutes=6)))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
@@ -130,17 +151,10 @@ def test_two_workers_make_one_deal(app: Flask, db, journey, fake: FakeCrm, crm_n
     for t in threads:
         t.join(timeout=30)
     assert sorted(r["delivered"] for r in results) == [0, 1]
-    # A second push of the same handoff (the row retried by hand after all) finds what exists.
-    with db.sessions() as s:
-        s.execute(CrmLink.__table__.delete())
-        s.commit()
-    with app.app_context(), db.sessions() as s:
-        row = s.scalars(select(Delivery).where(Delivery.kind == "crm")).one()
-        row.status = "pending"
-        retry_now(row, utcnow())
-        s.commit()
-    assert sync.deliver_due(app)["delivered"] == 1
-    assert [len(fake.records(k)) for k in ("person", "company", "deal")] == [1, 1, 1]
+    assert [len(fake.records(k)) for k in ("person", "company", "deal", "note")] == [1, 1, 1, 1]  # found again
+    assert not crm_rows(db)[0].in_doubt
+    deal, note = fake.records("deal")[0], fake.records("note")[0]
+    assert deal["person"] == fake.records("person")[0]["id"] and note["deal"] == deal["id"]
 
 
 def test_a_refused_token_or_stage_fails_the_delivery_in_words_keeps_the_handoff_and_crm_test_names_the_fix(
