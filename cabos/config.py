@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting("MAIL_FROM", "cabos@localhost", "From address of every email cabos sends."),
     Setting("MAIL_TIMEOUT", 30, "Seconds before an SMTP connection attempt gives up."),
+    Setting("MAIL_DKIM_SELECTOR", None,
+            "DKIM selector (the `s=` of the signature, the `<selector>._domainkey` DNS name). With "
+            "MAIL_DKIM_PRIVATE_KEY, every email sent over SMTP is signed; `cabos doctor` prints the record to publish."),
+    Setting("MAIL_DKIM_PRIVATE_KEY", None,
+            "Path to the DKIM private key, an unencrypted PEM RSA key (`openssl genrsa -out dkim.pem 2048`)."),
+    Setting("MAIL_DKIM_DOMAIN", None, "The DKIM signing domain (`d=`). Default: the domain of MAIL_FROM."),
     Setting("MAIL_PER_CONNECTION", 100,
             "Messages a sender delivers over one SMTP connection before it opens a fresh one "
             "(providers cap it; 1 = a connection per message)."),
@@ -130,8 +136,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STAFF_SESSION_HOURS", 12, "Hours a staff sign-in lasts before the staff member signs in again."),
     Setting("STAFF_LOGIN_RATE_LIMIT", "5 per minute;30 per hour",
             "Failed staff sign-ins allowed per client IP (successful ones are not counted)."),
-    Setting("STAFF_LOGIN_ACCOUNT_RATE_LIMIT", "10 per hour",
-            "Failed staff sign-ins allowed per email address, from any IP."),
+    Setting("STAFF_LOGIN_FREE_FAILURES", 3,
+            "Failed staff sign-ins from one address for one account before that address must wait "
+            "between tries (1 s, 2 s, 4 s … up to STAFF_LOGIN_MAX_DELAY)."),
+    Setting("STAFF_LOGIN_ALERT_AFTER", 10,
+            "Failed sign-ins to one account within an hour, from anywhere, at which its owner and the "
+            "admins are emailed; past it, addresses that have failed wait between tries on that account "
+            "(a known device or a fresh address does not)."),
+    Setting("STAFF_LOGIN_MAX_DELAY", 900,
+            "The longest wait, in seconds, between sign-in tries that the growing delays impose."),
     Setting("SALES_SLA_HOURS", 24,
             "Working hours a salesperson has to respond to a new handoff; later ones are shown as overdue."),
     Setting("SALES_WORKING_HOURS", "09:00-18:00",

@@ -17,6 +17,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cabos import mail_auth
 from cabos.db import database
 from cabos.sales.crm.sync import connector
 from cabos.migrate import alembic_config
@@ -84,6 +85,44 @@ def _mail(app: Flask) -> Finding:
                        "Check CABOS_MAIL_SERVER and CABOS_MAIL_PORT.")
 
 
+def _mail_dns(app: Flask) -> list[Finding]:
+    """The SPF, DKIM and DMARC records to publish and, where names resolve, whether they are there."""
+    if app.config["MAIL_BACKEND"] != "smtp":
+        return []
+    try:
+        wanted = mail_auth.records(app.config)
+    except ValueError as exc:
+        return [Finding("problem", "dkim", f"{exc}.")]
+    out = []
+    if not any(r.kind == "DKIM" for r in wanted):
+        out.append(Finding("warning", "dkim", "emails are not DKIM-signed by cabos. Unless your provider signs them, "
+                           "generate a key (openssl genrsa -out dkim.pem 2048) and set CABOS_MAIL_DKIM_SELECTOR "
+                           "and CABOS_MAIL_DKIM_PRIVATE_KEY."))
+    lookup = app.extensions.get("cabos.dns_txt") or mail_auth.lookup_txt
+    resolvable = True
+    for record in wanted:
+        publish = f'{record.name} TXT "{record.value}"'
+        topic = record.kind.lower()
+        if not resolvable:
+            out.append(Finding("warning", topic, f"publish {publish}"))
+            continue
+        try:
+            found = lookup(record.name)
+        except mail_auth.CannotResolve as exc:
+            resolvable = False
+            out.append(Finding("warning", topic, f"cannot check DNS from this machine ({exc}). Publish {publish} "
+                               f"and check it from a machine that can: dig +short TXT {record.name}"))
+            continue
+        if any(record.matches(v) for v in found):
+            out.append(Finding("ok", topic, f"{record.name} has the {record.kind} record."))
+        elif found:
+            out.append(Finding("problem", topic, f"{record.name} has TXT records but not the {record.kind} one "
+                               f"cabos needs: publish {publish}"))
+        else:
+            out.append(Finding("problem", topic, f"{record.name} has no {record.kind} record: publish {publish}"))
+    return out
+
+
 def _weasyprint() -> Finding:
     try:
         weasyprint.HTML(string="<p>ok</p>").write_pdf()
@@ -139,7 +178,7 @@ def _crm(app: Flask) -> list[Finding]:
 def diagnose(app: Flask) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
     return [_secret(app), *_database(app), _content(app), _site_url(app), _rate_limits(app), _mail(app),
-            _weasyprint(), *_crm(app)]
+            *_mail_dns(app), _weasyprint(), *_crm(app)]
 
 
 @click.command("doctor")

@@ -21,11 +21,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
 from flask import Flask, current_app
+
+from cabos.mail_auth import DkimSigner
 
 log = logging.getLogger("cabos.mail")
 
@@ -139,6 +141,7 @@ class SmtpBackend:
     timeout: float = 30
     per_connection: int = 100
     rate: float = 0
+    dkim: DkimSigner | None = None  # sign every message (MAIL_DKIM_*)
 
     def send(self, message: EmailMessage) -> None:
         with self.connection() as conn:
@@ -227,7 +230,14 @@ class SmtpConnection:
         smtp = self._smtp
         smtp.stage = ""
         try:
-            refused = smtp.send_message(message)
+            if backend.dkim is None:
+                refused = smtp.send_message(message)
+            else:
+                # Signed bytes go out as they are: re-flattening the message could change what was signed.
+                sender, recipients = _envelope(message)
+                del message["Bcc"]  # as send_message does: never in the data
+                data = backend.dkim.sign(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+                refused = smtp.sendmail(sender, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib reset the transaction: the connection stays usable.
             raise _classify("every recipient was refused", exc.recipients) from exc
@@ -251,6 +261,14 @@ class SmtpConnection:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
+
+
+def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
+    """MAIL FROM and RCPT TO as ``smtplib.send_message`` would take them from the headers."""
+    sender = getaddresses([str(message["Sender"] or message["From"])])[0][1]
+    recipients = [address for _, address in getaddresses(
+        [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]) if address]
+    return sender, recipients
 
 
 def _response_error(exc: smtplib.SMTPResponseException, not_sent: bool) -> MailError:
@@ -288,6 +306,7 @@ def make_backend(config: dict[str, Any], instance_path: str | Path) -> Backend:
             username=config["MAIL_USERNAME"] or None, password=config["MAIL_PASSWORD"] or None,
             timeout=float(config["MAIL_TIMEOUT"]),
             per_connection=max(1, int(config["MAIL_PER_CONNECTION"])), rate=float(config["MAIL_RATE"] or 0),
+            dkim=DkimSigner.from_config(config),
         )
     raise ValueError(f"MAIL_BACKEND must be 'smtp' or 'folder', not {kind!r}")
 

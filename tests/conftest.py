@@ -265,6 +265,7 @@ class Delivered:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # as received, for signatures
 
 
 @dataclass
@@ -323,7 +324,8 @@ class _CollectingHandler:
             self.server.sessions.append(session)
             self.server.transports.append(server.transport)
         message = message_from_bytes(envelope.content, policy=email_policy.default)
-        self.server.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        self.server.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), message,  # type: ignore[arg-type]
+                                              envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
 
 

@@ -51,6 +51,8 @@ PERSONAL: dict[str, dict[str, str]] = {
     "mail_reviews": {"recipient": EMAIL},
     "crm_links": {"contact_id": CONTACT},
     "pending_submissions": {"contact_id": CONTACT},
+    "consent_records": {"contact_id": CONTACT},
+    "list_subscriptions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from cabos.contacts.models import Contact
 from cabos.db import get_session, utcnow
+from cabos.nurture.bounces.stats import deliverability
 from cabos.nurture.models import GuideMail
 from cabos.nurture.outbox import resolve, stuck
 from cabos.staff.auth import staff_required
@@ -79,12 +80,20 @@ def _decide(row_id: int, model: Any) -> Any:
     return redirect(url_for("nurture_staff.in_doubt"))
 
 
+@staff_required(*ROLES)
+def deliverability_page() -> str:
+    return render_template("nurture/deliverability.html", data=deliverability(get_session()))
+
+
 def init_app(app: Flask) -> None:
-    """Register /staff/nurture/in-doubt and its menu entry (always shown: the page says when all is clear)."""
+    """Register /staff/nurture/in-doubt and /staff/nurture/deliverability, and their menu entries."""
     bp = Blueprint("nurture_staff", __name__, url_prefix="/staff/nurture", template_folder="templates")
     bp.add_url_rule("/in-doubt", "in_doubt", in_doubt, methods=["GET"])
     bp.add_url_rule("/in-doubt/<int:row_id>", "decide", decide, methods=["POST"])
     bp.add_url_rule("/in-doubt/guide/<int:row_id>", "decide_guide", decide_guide, methods=["POST"])
+    bp.add_url_rule("/deliverability", "deliverability", deliverability_page, methods=["GET"])
     app.register_blueprint(bp)
+    add_section(app, "nurture_staff.deliverability", _l("Deliverability"), ROLES, order=61,
+                description=_l("Bounces, complaints and suppressed addresses per sequence and step"))
     add_section(app, "nurture_staff.in_doubt", _l("Sends in doubt"), ROLES, order=60,
                 description=_l("Emails that may or may not have arrived: mark them sent, failed or send again"))

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from cabos.contacts.consent import withdraw
 from cabos.contacts.models import Contact, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content import current_library
@@ -139,6 +140,7 @@ def unsubscribe(token: str) -> Response:
     row = session.get(OutboxMessage, grant.outbox_id)
     if session.get(Suppression, email_hash(contact.email)) is None:
         suppress(session, contact, "unsubscribe", now)
+        withdraw(session, contact, "one_click" if one_click else "unsubscribe_page", now)  # kept on the record
         session.add(Event(type="consent", occurred_at=now, contact_id=contact.id, data={
             "email": "unsubscribed", "via": "one-click" if one_click else "page",
             **({"outbox": row.id, "sequence": row.sequence, "step": row.step} if row is not None else {})}))

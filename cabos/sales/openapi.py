@@ -105,6 +105,13 @@ def document(server: str) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
         "paths": {
+            "/deliverability": {"get": {
+                "summary": "Emails sent, bounced, complained about and suppressed, per sequence and step "
+                           "(marketers, admins)",
+                "parameters": [{"name": "since", "in": "query", "schema": {"type": "string", "format": "date"},
+                                "description": "Count emails sent on or after this day (UTC)."}],
+                "responses": {"200": _ok({"type": "object"}),
+                              **{k: v for k, v in _ERRORS.items() if k in ("400", "401", "403")}}}},
             "/contacts": {"get": {"summary": "Contacts you may see", "parameters": [page], "responses": {
                 "200": _ok({"type": "object", "properties": {"contacts": {"type": "array", "items": _ref("Contact")},
                                                               "page": {"type": "integer"},

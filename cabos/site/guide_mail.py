@@ -34,7 +34,7 @@ from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.site import limits
-from cabos.site.confirmations import make_confirm_token
+from cabos.site.confirm_links import make_confirm_token
 from cabos.site.download_links import make_token
 
 log = logging.getLogger("cabos.guides")
@@ -75,7 +75,9 @@ def compose_confirm(app: Flask, library: Library, contact: Contact, pending: Pen
     token = make_confirm_token(str(app.secret_key), pending.id, contact.email)
     link = base_url + adapter.build("confirm.view", {"token": token})
     hours = max(1, round(app.config["CONFIRM_LINK_MAX_AGE"] / 3600))
-    context = {"contact": contact, "doc": doc, "link": link, "hours": hours}
+    context = {"contact": contact, "doc": doc, "link": link, "hours": hours,
+               "consent_text": (pending.answers or {}).get("consent_text") or "",
+               "answers_waiting": bool((pending.answers or {}).get("apply", True))}
     message = _message(app, library, contact, row_id, _("Please confirm: %(title)s", title=doc.title))
     message.set_content(render_template("forms/confirm_email.txt", **context))
     message.add_alternative(render_template("forms/confirm_email.html", **context), subtype="html")

@@ -6,19 +6,22 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, Response, current_app, has_request_context, redirect, render_template, request,
-                   session, url_for)
+from flask import (Blueprint, Flask, Response, current_app, has_request_context, make_response, redirect,
+                   render_template, request, session, url_for)
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from cabos.contacts.capture import normalise_email
-from cabos.db import get_session
-from cabos.staff import accounts
+from cabos.db import get_session, utcnow
+from cabos.staff import accounts, alerts
 from cabos.staff.auth import LOGIN_AT, current_staff, staff_required
 from cabos.staff.forms import LoginForm, LogoutForm
 from cabos.staff.sections import home_for, sections_for
+from cabos.staff.throttle import Throttle, remember_device
+
+THROTTLE = "cabos.staff_throttle"
 
 # Staff pages are private and change with every action: never cached; their URLs never leak.
 # (The site-wide Content-Security-Policy of cabos.site.security applies here too.)
@@ -54,6 +57,15 @@ def login() -> Any:
     failed = False
     if form.validate_on_submit():
         db = get_session()
+        email = normalise_email(form.email.data or "")[:254]
+        throttle: Throttle = current_app.extensions[THROTTLE]
+        verdict = throttle.check(request, email)
+        if verdict.wait:  # the password is not even checked: guessing from here is slowed
+            form.password.data = ""
+            response = make_response(render_template("staff/login.html", form=form, failed=False,
+                                                     wait=verdict.wait), 429)
+            response.headers["Retry-After"] = str(verdict.wait)
+            return response
         user = accounts.authenticate(db, form.email.data or "", form.password.data or "")
         if user is not None:
             target = safe_next(form.next.data)
@@ -61,13 +73,18 @@ def login() -> Any:
             login_user(user)
             session[LOGIN_AT] = time.time()
             db.commit()
-            return redirect(target)
+            response = redirect(target)
+            remember_device(request, response, email)
+            return response
+        if throttle.failed(request, email) == throttle.alert_after:
+            alerts.queue_failed_sign_ins(db, email, throttle.alert_after, utcnow())
+            db.commit()
         failed = True
     elif request.method == "POST":
         failed = True
     # Unknown address, wrong password, inactive account: the same answer, the same work.
     form.password.data = ""
-    return render_template("staff/login.html", form=form, failed=failed), 200
+    return render_template("staff/login.html", form=form, failed=failed, wait=0), 200
 
 
 def logout() -> Any:
@@ -112,10 +129,10 @@ def init_app(app: Flask) -> None:
     failed_only = {"deduct_when": lambda response: response.status_code != 302, "methods": ["POST"]}
     limited = limiter.limit(lambda: current_app.config["STAFF_LOGIN_RATE_LIMIT"], scope="staff-login-ip",
                             **failed_only)(login)
-    # Per address too, whoever tries it: slows a spread-out attack on one account.
-    limited = limiter.limit(lambda: current_app.config["STAFF_LOGIN_ACCOUNT_RATE_LIMIT"], scope="staff-login-email",
-                            key_func=lambda: normalise_email(request.form.get("email", ""))[:254] or "-",
-                            **failed_only)(limited)
+    # Per account: growing delays that spare known devices and fresh sources (see throttle.py), never
+    # a fixed limit per address, which let anyone lock the owner out.
+    app.extensions[THROTTLE] = Throttle(app, limiter.storage)
+    alerts.init_app(app)
     bp = Blueprint("staff", __name__, url_prefix="/staff")
     bp.add_url_rule("/login", "login", limited, methods=["GET", "POST"])
     bp.add_url_rule("/logout", "logout", logout, methods=["POST"])

@@ -325,3 +325,41 @@ def test_postmark_and_brevo_get_their_header_with_the_message_id(app_factory, ma
         with application.app_context():
             message_id = mail.send(message)
         assert str(smtp_server.messages[-1].message[header]).strip() == message_id
+
+
+def test_counts_per_sequence_and_step_on_the_staff_page_and_in_the_api(app: Flask, client, session, sent,  # type: ignore[no-untyped-def]
+                                                                       fetched, staff_client, make_staff) -> None:
+    from cabos.db import session_scope
+    from cabos.staff.auth import new_token
+    from cabos.staff.models import StaffUser
+
+    contact, message_id = sent
+    other = add_contact(session, "luis@example.com", "Luis")
+    guide_event(session, other)
+    session.commit()
+    tick(app)
+    assert client.post("/mail/webhooks/mailgun", json=mailgun(message_id, "complained")).status_code == 200
+
+    page = staff_client("marketer").get("/staff/nurture/deliverability")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "welcome" in html and "Complaints" in html
+    assert staff_client("sales").get("/staff/nurture/deliverability").status_code == 403
+
+    def api(role: str):  # type: ignore[no-untyped-def]
+        user = make_staff(role)
+        with app.app_context(), session_scope(app) as s:
+            token = new_token(s, s.get(StaffUser, user.id))
+        api_client = app.test_client()
+        api_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        return api_client
+
+    body = api("marketer").get("/api/deliverability").get_json()
+    (welcome,) = [s for s in body["sequences"] if s["sequence"] == "welcome"]
+    assert (welcome["sent"], welcome["complaints"], welcome["suppressed"], welcome["hard"]) == (2, 1, 1, 0)
+    assert welcome["complaint_rate"] == 0.5
+    (step,) = [s for s in body["steps"] if s["sequence"] == "welcome" and s["complaints"]]
+    assert step["step"] and body["total"]["sent"] == 2
+    assert api("marketer").get("/api/deliverability?since=2999-01-01").get_json()["total"]["sent"] == 0
+    assert api("marketer").get("/api/deliverability?since=yesterday").status_code == 400
+    assert api("sales").get("/api/deliverability").status_code == 403

@@ -19,7 +19,7 @@ CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 @pytest.fixture
 def app_config() -> dict[str, Any]:
-    return {"STAFF_LOGIN_RATE_LIMIT": "4 per minute", "STAFF_LOGIN_ACCOUNT_RATE_LIMIT": "6 per hour"}
+    return {"STAFF_LOGIN_RATE_LIMIT": "4 per minute", "STAFF_LOGIN_ALERT_AFTER": 6}
 
 
 def csrf_token(client: FlaskClient, path: str = "/staff/login") -> str:
@@ -41,8 +41,9 @@ def test_sign_in_rotates_the_session_and_sets_a_hardened_cookie(client: FlaskCli
     response = sign_in(client, user.email, STAFF_PASSWORD)
     assert response.status_code == 302
     assert response.headers["Location"] == "/staff/"
-    cookie = response.headers["Set-Cookie"]
+    cookie, device = sorted(response.headers.getlist("Set-Cookie"), key=lambda c: c.startswith("cabos_staff_device"))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "HttpOnly" in device and "SameSite=Strict" in device and "Path=/staff/login" in device
     with client.session_transaction() as sess:
         assert "planted" not in sess
         assert sess["_user_id"] == f"{user.id}:1"
@@ -86,14 +87,52 @@ def test_failed_sign_ins_are_rate_limited_per_ip(app: Flask, make_staff) -> None
     assert sign_in(client, user.email, STAFF_PASSWORD).status_code == 429
 
 
-def test_failed_sign_ins_are_rate_limited_per_account_across_ips(app: Flask, make_staff) -> None:
+def from_address(app: Flask, address: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def sent_mail(app: Flask) -> list[Any]:
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    folder = Path(app.config["MAIL_FOLDER"])
+    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(folder.glob("*.eml"))] \
+        if folder.is_dir() else []
+
+
+def test_a_stranger_cannot_lock_the_owner_out(app: Flask, make_staff) -> None:  # type: ignore[no-untyped-def]
+    owner, admin = make_staff("sales"), make_staff("admin")
+    laptop = from_address(app, "192.0.2.10")
+    assert sign_in(laptop, owner.email, STAFF_PASSWORD).status_code == 302  # the owner's known device
+    laptop.post("/staff/logout", data={"csrf_token": csrf_token(laptop, "/staff/")})
+    # A spread-out attack: three wrong passwords from each of four addresses.
+    codes = [sign_in(from_address(app, f"203.0.113.{i}"), owner.email, "wrong password here").status_code
+             for i in range(4) for _ in range(3)]
+    assert codes.count(200) >= 8 and set(codes) <= {200, 429}
+    attacker = from_address(app, "203.0.113.1")
+    refused = sign_in(attacker, owner.email, STAFF_PASSWORD)  # even the right password, from there: wait
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert sign_in(laptop, owner.email, STAFF_PASSWORD).status_code == 302  # the known device gets in
+    assert sign_in(from_address(app, "198.51.100.9"), owner.email, STAFF_PASSWORD).status_code == 302  # a fresh source too
+    # The owner and the admins are told, once, by the worker.
+    from cabos.staff import alerts
+    assert alerts.deliver(app) == 1 and alerts.deliver(app) == 0
+    (message,) = sent_mail(app)
+    assert owner.email in message["To"] and admin.email in message["To"]
+    assert owner.email in message["Subject"]
+
+
+def test_delays_grow_per_source_and_account(app: Flask, make_staff) -> None:
     user = make_staff("sales")
-    codes = []
-    for i in range(7):
-        client = app.test_client()
-        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i + 1}"
-        codes.append(sign_in(client, user.email, "wrong password here").status_code)
-    assert codes[:6] == [200] * 6 and codes[6] == 429
+    app.config["STAFF_LOGIN_RATE_LIMIT"] = "100 per minute"
+    client = from_address(app, "203.0.113.50")
+    codes = [sign_in(client, user.email, "wrong password here").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 200]  # three free, the fourth starts a 1 s wait
+    waiting = sign_in(client, user.email, "wrong password here")
+    assert waiting.status_code == 429 and waiting.headers["Retry-After"] == "1"
+    assert sign_in(from_address(app, "203.0.113.51"), user.email, STAFF_PASSWORD).status_code == 302
 
 
 def test_sign_in_without_csrf_token_is_refused(client: FlaskClient, make_staff) -> None:

@@ -40,6 +40,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "accounts.merge": frozenset({"admin", "marketer"}),
     "dashboard.index": EVERYONE,
     "dashboard.table_csv": EVERYONE,
+    "nurture_staff.deliverability": frozenset({"admin", "marketer"}),
+    "mail_api.api_deliverability": frozenset({"admin", "marketer"}),
     "api.contacts": EVERYONE,
     "api.contact": EVERYONE,
     "api.trail": EVERYONE,
@@ -68,6 +70,7 @@ CSRF_EXEMPT = {
     "/t/": "the tracking beacons (reading, consent): sendBeacon from cached pages identical for everyone",
     "/e/u/": "one-click unsubscribe (RFC 8058): mail clients POST without a page",
     "/api/": "token-authenticated API: cookies do not authenticate /api/",
+    "/mail/webhooks/": "mail providers' bounce and complaint webhooks: each verified by its provider's signature or credentials",
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -13,13 +13,17 @@ import urllib.request
 from collections.abc import Callable
 from functools import lru_cache
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from datetime import UTC, date, datetime, time
+
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from cabos.db import get_session, utcnow
 from cabos.nurture.bounces import webhooks
 from cabos.nurture.bounces.models import Report
 from cabos.nurture.bounces.record import Policy, record
+from cabos.nurture.bounces.stats import deliverability
 from cabos.nurture.scheduler import begin_write
+from cabos.staff.auth import staff_required
 
 log = logging.getLogger("cabos.nurture.bounces")
 
@@ -121,6 +125,25 @@ def receive(provider: str) -> Response:
     return _answer(200, ", ".join(outcomes) or "nothing to do")
 
 
+api = Blueprint("mail_api", __name__, url_prefix="/api")
+
+
+@api.get("/deliverability")
+@staff_required("marketer")
+def api_deliverability() -> Response:
+    """Sent, bounced, complained and suppressed per sequence and step (``?since=YYYY-MM-DD``)."""
+    since = None
+    raw = request.args.get("since")
+    if raw is not None:
+        try:
+            since = datetime.combine(date.fromisoformat(raw), time.min, UTC)
+        except ValueError:
+            abort(400, "`since` must be a date: YYYY-MM-DD")
+    return jsonify(deliverability(get_session(), since).as_json())
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["csrf"].exempt(bp)
+    app.register_blueprint(api)
+    app.extensions["csrf"].exempt(api)  # bearer tokens, as the rest of /api/

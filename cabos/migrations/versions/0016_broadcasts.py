@@ -1,7 +1,7 @@
 """broadcasts: one row per broadcast queued, one per recipient (sent once)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import cabos.db
 
-revision: str = '0014'
-down_revision: str | Sequence[str] | None = '0013'
+revision: str = '0016'
+down_revision: str | Sequence[str] | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
