@@ -11,6 +11,7 @@
     stage: compare                   # read something at this stage of the journey or a later one
     source: [linkedin, google]       # first-touch source, normalised as the campaigns report does
     company: [Acme, Globex]          # the account: company names, any case
+    list: newsletter                 # confirmed and not unsubscribed on this mailing list (the forms' lists)
 
 ``content/broadcasts/<slug>.md`` is a Markdown email (the nurture emails' tags, except the article
 ones: a broadcast says the same to everyone) with ``subject``, ``preheader``, ``segment`` and
@@ -38,7 +39,7 @@ from cabos.nurture.sequences import MODES
 
 SECTION = "audiences"
 SEGMENT_KEYS = ("name", "description", "consent", "problems", "min_interest", "mode", "grade", "stage", "source",
-                "company")
+                "company", "list")
 BROADCAST_KEYS = ("subject", "preheader", "segment", "send_at", "slug")
 BROADCAST_TAGS = tuple(t for t in TAGS if t not in ARTICLE_TAGS)
 
@@ -56,6 +57,7 @@ class Segment:
     stage: str | None = None
     sources: tuple[str, ...] = ()
     companies: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
 
     def describe(self) -> list[str]:
         """The conditions in words (the staff page and the dry run show them)."""
@@ -64,7 +66,7 @@ class Segment:
             out.append(f"interest in {' or '.join(self.problems)}" + (f" > {self.min_interest:g}"
                                                                        if self.min_interest else ""))
         for label, values in (("mode", self.modes), ("grade", self.grades), ("source", self.sources),
-                              ("company", self.companies)):
+                              ("company", self.companies), ("list", self.lists)):
             if values:
                 out.append(f"{label} {' or '.join(values)}")
         if self.stage:
@@ -145,11 +147,12 @@ def load_segment(path: Path, rel: str, library: Library) -> tuple[Segment | None
         c.error(("stage",), f"stage {stage!r} is not one of {', '.join(library.site.stage_slugs)}")
     sources = tuple(s.lower() for s in _list(top.get("source"), ("source",), c))
     companies = tuple(s.casefold() for s in _list(top.get("company"), ("company",), c))
+    lists = _list(top.get("list"), ("list",), c)
     if c.failed:
         return None, c.issues
     name = f.text(top.get("name") or path.stem, 200)
     return Segment(path.stem, name, rel, consent, problems, float(minimum), modes, grades,
-                   str(stage) if stage is not None else None, sources, companies), c.issues
+                   str(stage) if stage is not None else None, sources, companies, lists), c.issues
 
 
 def load_broadcast(path: Path, rel: str, library: Library,

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cabos import db
-from cabos.contacts.models import Contact, Suppression
+from cabos.contacts.models import Contact, ListSubscription, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
 from cabos.tracking.touches import channel
@@ -83,6 +83,10 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
             return
         last = rows[-1].id
         reached = _stages_reached(session, [r.id for r in rows], later) if segment.stage else set()
+        subscribed = set(session.scalars(select(ListSubscription.contact_id).where(
+            ListSubscription.contact_id.in_([r.id for r in rows]), ListSubscription.list.in_(segment.lists),
+            ListSubscription.confirmed_at.is_not(None), ListSubscription.unsubscribed_at.is_(None)))) \
+            if segment.lists else set()
         for r in rows:
             if segment.modes and (r.mode or "information") not in segment.modes:
                 continue
@@ -97,6 +101,8 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
             if segment.sources and channel(r.first_touch)[0] not in segment.sources:
                 continue
             if segment.companies and (r.company or "").casefold() not in segment.companies:
+                continue
+            if segment.lists and r.id not in subscribed:
                 continue
             yield Member(r.id, r.email, r.name, r.company, r.consent_at is not None)
 

@@ -168,3 +168,22 @@ def test_a_segment_holds_whoever_meets_every_condition(app, content_dir, session
     section = html.split('id="segment-stock-buyers"')[1].split("</section>")[0]
     assert re.search(r'data-count="members">2<', section), section
     assert "ana@example.com" in section and "bea@example.com" in section and "carla@" not in section
+
+
+def test_a_list_segment_holds_the_confirmed_subscribers(app, content_dir, session, staff_client) -> None:  # type: ignore[no-untyped-def]
+    from cabos.contacts.models import ListSubscription
+
+    write(content_dir, {"segments/newsletter.yml": "name: Newsletter\nconsent: true\nlist: newsletter\n"})
+    app.extensions["cabos.content"].maybe_reload()
+    now = utcnow()
+    for name, confirmed, left in (("ana", True, False), ("bea", False, False), ("carla", True, True)):
+        contact = Contact(email=f"{name}@example.com", name=name.title(), custom={}, first_touch={}, latest_touch={},
+                          consent_at=now)
+        session.add(contact)
+        session.flush()
+        session.add(ListSubscription(contact_id=contact.id, list="newsletter", subscribed_at=now,
+                                     confirmed_at=now if confirmed else None, unsubscribed_at=now if left else None))
+    session.commit()
+    html = staff_client("marketer").get("/staff/segments/").get_data(as_text=True)
+    section = html.split('id="segment-newsletter"')[1].split("</section>")[0]
+    assert re.search(r'data-count="members">1<', section) and "ana@example.com" in section, section
