@@ -50,6 +50,7 @@ def intent_snapshot(session: Session, contact_id: int, now: datetime) -> dict[st
         "interest": [[p, round(v, 3)] for p, v in a.interest],
         "items": stored["items"], "fit": stored["fit"], "evidence_count": a.evidence_count,
         "purchase_since": switch.occurred_at.isoformat() if switch is not None else None,
+        "why": dict(a.why),  # what decided the mode; a demo request carries its form and message
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
+from cabos.contacts import consent
 from cabos.contacts.capture import Lead, capture
 from cabos.content import current_library
 from cabos.db import utcnow
@@ -31,6 +32,9 @@ def test_the_dev_worker_sends_the_welcome_email_and_the_handoff_alert(app: Flask
         guide = library.guides["guia-inventario-que-cuadra"]
         contact, _ = capture(s, Lead(email="luis@ferreteria.example", name="Luis", consent_text="Acepto"), guide,
                              {}, None, utcnow())
+        # They clicked the confirmation link (double opt-in): the consent counts, the sequence may start.
+        consent.confirm(s, contact, form="guide", content=guide.slug, text="Acepto", language="es",
+                        given_at=utcnow(), now=utcnow())
         guide_mail.queue(s, contact, guide.slug, guide_mail.FORM, utcnow())
         s.commit()
     stop = start_in_background(app, interval=0.2)
