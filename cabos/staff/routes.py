@@ -121,7 +121,7 @@ def _context() -> dict[str, Any]:
         role = current_user.role if current_user.is_authenticated else None
     except DetachedInstanceError:  # an error page after the request's session was rolled back
         role = None
-    return {"staff_sections": sections_for(role), "logout_form": LogoutForm() if role else None}
+    return {"staff_sections": sections_for(role), "logout_form": LogoutForm(formdata=None) if role else None}
 
 
 def init_app(app: Flask) -> None:
