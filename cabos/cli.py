@@ -26,7 +26,8 @@ from cabos.staff.cli import users_group
 from cabos.sales.cli import sales_group
 from cabos.sales.crm.cli import crm_group
 from cabos.nurture.cli import nurture_group, worker_command
-from cabos.site.guide_mail import mail_group, start_in_background
+from cabos.nurture.tick import start_in_background
+from cabos.site.guide_mail import mail_group
 from cabos.site.previews import preview_command
 from cabos.nurture.bounces.cli import bounces_command, reviews_command
 
@@ -104,8 +105,9 @@ def serve(dev: bool, host: str, port: int, workers: int | None) -> None:
         current_app.config["CONTENT_RELOAD"] = True
         current_app.extensions["cabos.content"].reload_enabled = True
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        # No worker in development: guide link emails are sent from a thread of this process.
-        start_in_background(app)
+        # No separate worker in development: a thread of this process runs its ticks (nurture, guide
+        # emails, the sales outbox and alerts, the dashboard rollup), so ./run.sh shows the whole loop.
+        start_in_background(app, interval=5.0)
         click.echo(f"cabos (development) on http://{host}:{port}/  (Ctrl+C to stop)")
         run_simple(host, port, app, use_reloader=False, threaded=True)
         return

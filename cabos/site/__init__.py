@@ -11,6 +11,7 @@ from flask import Flask
 
 from cabos import config as settings
 from cabos import content, db, formats, intent, mail
+from cabos.intent import backtest_page as intent_backtest
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
 from cabos.site import (confirmations, errors, form_specs, forms, guides, health, i18n, inputs, limits, media,
@@ -63,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     page_forms.init_app(app)
     tracking.init_app(app)
     intent_hooks.init_app(app)
+    intent_backtest.init_app(app)
     staff.init_app(app)
     sales.init_app(app)
     nurture_routes.init_app(app)

@@ -18,7 +18,8 @@ from cabos.dashboard.period import Period
 from cabos.intent.models import IntentChange
 from cabos.dashboard.models import Refresh
 from cabos.intent.models import IntentState
-from cabos.sales.models import Handoff, HandoffOutcome
+from cabos.nurture.models import GuideMail
+from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event, Visitor
 
@@ -71,6 +72,9 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
     assert printed is not None, result.output
     assert int(printed.group(1)) == len(won)
     assert int(printed.group(2).replace(",", "")) * 100 == sum(o.revenue_cents for o in won)
+    # Nothing old left to send: a worker started afterwards (./run.sh) sends only what happens next.
+    assert count(select(Delivery.id).where(Delivery.status == "pending")) == 0
+    assert count(select(GuideMail.id).where(GuideMail.status == "queued")) == 0
 
     assert_campaigns_match_the_events(session)
 
