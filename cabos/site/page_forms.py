@@ -6,8 +6,8 @@ answers for an address somebody else may own wait for the emailed confirmation. 
 a proven answer does depends on the form's kind:
 
 - demo / contact_sales (hand-raisers): an ``Event(type="hand_raise")`` with the message,
-  ``intent.hooks.after_form`` (intent puts the contact in purchase mode), and, if that
-  did not already hand the contact off, a handoff to sales with the message, at once;
+  then ``intent.hooks.after_form``: intent puts the contact in purchase mode and hands a
+  fit contact to sales at once; the message is on the trail the salesperson reads;
 - newsletter: nothing more until the confirmation click, which records the consent
   and puts the contact on the list (double opt-in).
 """
@@ -29,7 +29,6 @@ from cabos.contacts.models import Contact
 from cabos.content import Document, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.sales.handoffs import create_handoff, open_handoff
 from cabos.site import forms, guide_mail, limits
 from cabos.site.form_specs import NEWSLETTER, FormSpec, forms_of
 from cabos.tracking.models import Event
@@ -148,15 +147,13 @@ def raise_hand(session: Session, contact: Contact, spec: FormSpec, doc: Document
                       content_slug=doc.slug, stage=doc.stage, problems=list(doc.problems),
                       data={"form": spec.name, "kind": spec.kind, "message": message}))
     session.flush()
+    # Intent enters purchase mode on a hand-raise and hands a fit contact to sales at once
+    # (cabos.intent.timeline, nurture.handoff); an unfit one stays visible with the request on its trail.
     try:
         with session.begin_nested():
             intent_hooks.after_form(session, contact.id, now)
-    except SQLAlchemyError:  # the request is stored and goes to sales below; scoring catches up later
+    except SQLAlchemyError:  # the request is on the trail; `cabos intent recompute` catches up
         log.exception("intent update after the %s form of contact %s failed", spec.name, contact.id)
-    if open_handoff(session, contact.id) is None:
-        # Someone asking for a demo is ready whatever their score: straight to the sales queue.
-        create_handoff(session, contact, {"source": "hand_raise", "form": spec.name, "kind": spec.kind,
-                                          "message": message}, now, reason="hand_raise")
 
 
 def after_confirm(session: Session, pending: Any, contact: Contact, doc: Document, now: datetime) -> Response | None:
