@@ -68,8 +68,8 @@ MODERATE_FIT = {"role": "Analista", "company_size": "250-999", "sector": "Distri
 
 
 def persona_app(make_app: Callable[[dict[str, Any]], Flask], base: dict[str, Any]) -> Flask:
-    """An app for simulation (as `cabos demo` makes one): beacons and downloads written at once, no rate limits."""
-    return make_app({**base, "TRACKING_FLUSH_MS": 0, "DOWNLOAD_EVENTS_FLUSH_MS": 0, "RATELIMIT_ENABLED": False,
+    """An app for simulation (as `cabos demo` makes one): beacons and downloads written at once, rate limits out of reach."""
+    return make_app({**base, "TRACKING_FLUSH_MS": 0, "DOWNLOAD_EVENTS_FLUSH_MS": 0,
                      "TRACKING_RATE_LIMIT": "1000000 per minute", "FORM_RATE_LIMIT": "1000000 per minute"})
 
 
