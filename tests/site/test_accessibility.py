@@ -72,6 +72,13 @@ def test_every_public_page_type_has_no_serious_violation_and_phones_reach_the_gu
             problems[path] = found
         if path == "/guias/guia-inventario-que-cuadra":  # a wide screen has the form beside the text
             assert not page.locator(".jump-to-form a").is_visible()
+    # Keyboard focus is visible on every focusable thing the keyboard reaches first.
+    page.goto(live_server.url + "/")
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        ring = page.evaluate("(() => { const s = getComputedStyle(document.activeElement);"
+                             " return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
+        assert ring[1] == "solid" and ring[2] >= 2, ring
     # Phones: a guide landing's form comes after its text; a button on the first screen jumps to it.
     page.set_viewport_size({"width": 390, "height": 740})
     page.goto(live_server.url + "/guias/guia-inventario-que-cuadra")
