@@ -15,6 +15,7 @@ filter, ``clean_text``, that removes control and invisible formatting characters
 from __future__ import annotations
 
 import unicodedata
+from functools import partial
 from typing import Any
 
 from flask import Flask, render_template
@@ -43,17 +44,22 @@ MESSAGE_LIMIT = 2000
 KEPT_FORMAT = {"\u200c", "\u200d"}
 
 
-def clean_text(value: Any) -> Any:
-    """Text as people type it: control characters (CR/LF/tab become a space) and invisible
-    formatting characters (bidirectional overrides and isolates, zero-width spaces, BOM) removed."""
+def clean_text(value: Any, lines: bool = False) -> Any:
+    """Text as people type it: control characters (CR/LF/tab become a space; with ``lines``, as in
+    a message box, line breaks stay as ``\\n``) and invisible formatting characters (bidirectional
+    overrides and isolates, zero-width spaces, BOM) removed."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError(_("Type text here."))
+    if lines:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for ch in value:
         category = unicodedata.category(ch)
-        if ch in "\t\r\n\v\f":
+        if lines and ch == "\n":
+            out.append(ch)
+        elif ch in "\t\r\n\v\f":
             out.append(" ")
         elif category in ("Cc", "Cs", "Co") or (category == "Cf" and ch not in KEPT_FORMAT):
             continue
@@ -75,7 +81,8 @@ class PublicForm(FlaskForm):
         def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
             if issubclass(unbound_field.field_class, StringField):
                 filters = unbound_field.kwargs.get("filters") or ()
-                options = {**options, "filters": [clean_text, *filters]}
+                lines = issubclass(unbound_field.field_class, TextAreaField)
+                options = {**options, "filters": [partial(clean_text, lines=lines), *filters]}
             return unbound_field.bind(form=form, **options)
 
 
