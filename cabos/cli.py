@@ -25,6 +25,7 @@ from cabos.tracking.cli import tracking_group
 from cabos.staff.cli import users_group
 from cabos.sales.cli import sales_group
 from cabos.sales.crm.cli import crm_group
+from cabos.nurture.broadcasts import broadcast_group
 from cabos.nurture.cli import nurture_group, worker_command
 from cabos.nurture.tick import start_in_background
 from cabos.site.guide_mail import mail_group
@@ -57,6 +58,7 @@ cli.add_command(users_group)
 cli.add_command(sales_group)
 cli.add_command(crm_group)
 cli.add_command(nurture_group)
+cli.add_command(broadcast_group)
 cli.add_command(worker_command)
 cli.add_command(mail_group)
 cli.add_command(preview_command)

@@ -45,6 +45,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "broadcast_sends": {"contact_id": CONTACT},
     "mail_messages": {"contact_id": CONTACT},
     "mail_feedback": {"contact_id": CONTACT},
     "mail_reviews": {"recipient": EMAIL},
@@ -71,8 +72,12 @@ NOT_PERSONAL: dict[str, str] = {
     "tracking_drops": "dropped beacons (`count`) per `day` and `reason` (bot, consent, rate limit…); no identity",
     "crm_cursors": "how far cabos has read a CRM's deal changes: `crm` (its name), `position` (the CRM's own "
                    "timestamp), `updated_at`",
+    "broadcasts": "one row per broadcast queued: `slug` (its file), `segment`, `subject`, how many `recipients`, "
+                  "`queued_at` and `queued_by` (worker, cli); who they were is in broadcast_sends",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
+    "staff_alerts": "emails to a staff account about its own sign-ins (throttled attempts): `id`, `user_id` (a staff "
+                    "user), `kind`, `created_at`, `sent_at`, `failures`; nothing about contacts",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
                    "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
                    "`last_login_at`, `booking_url` (their meeting page, offered to contacts)",

@@ -27,7 +27,7 @@ from cabos.content import current_library
 from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.nurture import doubt, handoff, pages
+from cabos.nurture import audience_pages, broadcasts, doubt, handoff, pages
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
 from cabos.nurture.models import OutboxMessage
@@ -154,6 +154,8 @@ def init_app(app: Flask) -> None:
     handoff.connect()
     doubt.init_app(app)
     pages.init_app(app)
+    audience_pages.init_app(app)
+    broadcasts.init_app(app)
     bp = Blueprint("nurture", __name__, template_folder="templates")
     bp.add_url_rule("/e/c/<token>", "click", click, methods=["GET"])
     bp.add_url_rule("/e/u/<token>", "unsubscribe", unsubscribe, methods=["GET", "POST"])

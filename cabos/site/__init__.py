@@ -20,6 +20,7 @@ from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
 from cabos import nurture
+from cabos.nurture import audiences
 from cabos.nurture import routes as nurture_routes
 from cabos.nurture.bounces import cli as bounces_cli
 from cabos.nurture.bounces import routes as bounces_routes
@@ -41,7 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     inputs.init_app(app)  # before any blueprint: the routes' <int:…> must be bounded
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension(),
-                          sales.crm_extension(), form_specs.FormsExtension())
+                          sales.crm_extension(), form_specs.FormsExtension(), audiences.content_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
     # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
     # without importing the web layer from below it.

@@ -63,6 +63,10 @@ def test_clean_text_keeps_writing_and_drops_controls(raw: str, clean: str) -> No
     assert clean_text(raw) == clean
 
 
+def test_a_message_box_keeps_its_line_breaks() -> None:
+    assert clean_text("Hola,\r\nuna\u202e pregunta:\n\x00¿precio?", lines=True) == "Hola,\nuna pregunta:\n¿precio?"
+
+
 def test_ids_past_the_columns_range_are_404(staff_client) -> None:  # type: ignore[no-untyped-def]
     client = staff_client("admin")
     for number in (2**31, 2**63, 2**64, 10**30):
@@ -91,3 +95,11 @@ def test_openapi_documents_name_the_configured_site_not_the_host_header(client: 
         doc = client.get(path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}).get_json()
         assert doc["servers"] and all(s["url"].startswith("http://localhost") for s in doc["servers"])
         assert "evil" not in str(doc)
+
+
+def test_a_json_body_sent_to_a_form_is_a_4xx(staff_client) -> None:  # type: ignore[no-untyped-def]
+    client = staff_client("admin")
+    for path in ("/staff/nurture/in-doubt/1", "/staff/logout", "/staff/login"):
+        for body in ("[1, 2]", '"x"', "3"):
+            response = client.post(path, data=body, content_type="application/json")
+            assert response.status_code == 415, (path, body, response.status_code)

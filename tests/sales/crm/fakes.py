@@ -155,6 +155,7 @@ class FakeHubSpot(FakeCrm):
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in HUBSPOT_PROPERTIES}
         self.assoc: set[tuple[str, str, str, str, int]] = set()
         self.token = HUBSPOT_TOKEN
+        self.not_indexed: set[str] = set()  # records search does not find yet (HubSpot indexes with a lag)
 
     def config(self, token: str | None = None) -> dict[str, Any]:
         return {"CRM_HUBSPOT_URL": self.url, "CRM_HUBSPOT_TOKEN": token or self.token}
@@ -227,7 +228,7 @@ class FakeHubSpot(FakeCrm):
         return next((k for k, objs in self.objects.items() if oid in objs), "?")
 
     def _search(self, kind: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        rows = list(self.objects[kind].values())
+        rows = [o for o in self.objects[kind].values() if o["id"] not in self.not_indexed]
         for group in body.get("filterGroups") or []:
             for f in group["filters"]:
                 value, op, name = str(f["value"]), f["operator"], f["propertyName"]
