@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import click
 import weasyprint
@@ -149,6 +152,26 @@ def _site_url(app: Flask) -> Finding:
     return Finding("ok", "site", f"public URL {url}.")
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+def _site_answers(app: Flask) -> Finding | None:
+    """A base URL on this machine (development) must be where this site answers, or every link misses it."""
+    url = str(app.config.get("SITE_URL") or app.extensions["cabos.content"].library.site.base_url).rstrip("/")
+    if (urlsplit(url).hostname or "") not in LOCAL_HOSTS:
+        return None  # a public address: checked by the people who read the emails, not from here
+    try:
+        with urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 - an http(s) URL from settings
+            answered = json.loads(response.read(200) or b"{}").get("status") == "ok"
+    except (OSError, ValueError):
+        answered = False
+    if answered:
+        return Finding("ok", "base url", f"{url} answers as this site.")
+    return Finding("warning", "base url", f"nothing answers as this site at the configured base URL {url}: links in "
+                   "emails and PDF covers will point elsewhere. Serve it there, or set CABOS_SITE_URL to where it "
+                   "answers (`cabos serve --dev` follows its own --port when CABOS_SITE_URL is not set).")
+
+
 def _rate_limits(app: Flask) -> Finding:
     uri = str(app.config["RATELIMIT_STORAGE_URI"])
     if uri.startswith("memory://"):
@@ -177,8 +200,9 @@ def _crm(app: Flask) -> list[Finding]:
 
 def diagnose(app: Flask) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
-    return [_secret(app), *_database(app), _content(app), _site_url(app), _rate_limits(app), _mail(app),
-            *_mail_dns(app), _weasyprint(), *_crm(app)]
+    answers = _site_answers(app)
+    return [_secret(app), *_database(app), _content(app), _site_url(app), *([answers] if answers else []),
+            _rate_limits(app), _mail(app), *_mail_dns(app), _weasyprint(), *_crm(app)]
 
 
 @click.command("doctor")

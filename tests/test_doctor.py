@@ -42,3 +42,18 @@ def test_doctor_warns_about_per_process_rate_limits(app_factory, content_dir) ->
     assert [f.message for f in shared if f.topic == "limits"] == ["rate limits are shared by every process (in the database)."]
     local = _by_topic(diagnose(app_factory(content_dir, RATELIMIT_STORAGE_URI="memory://")))
     assert "counted per process" in local["limits"].message
+
+
+def test_doctor_warns_when_the_local_base_url_is_not_where_the_site_answers(app_factory, content_dir,
+                                                                           live_server) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = s.getsockname()[1]
+    elsewhere = _by_topic(diagnose(app_factory(content_dir, SITE_URL=f"http://127.0.0.1:{nobody}")))
+    assert f"127.0.0.1:{nobody}" in elsewhere["base url"].message and elsewhere["base url"].level == "warning"
+    here = diagnose(app_factory(content_dir, SITE_URL=live_server.url))
+    assert [f.level for f in here if f.topic == "base url"] == ["ok"]
+    public = diagnose(app_factory(content_dir, SITE_URL="https://www.example.com"))
+    assert not [f for f in public if f.topic == "base url"]  # a public address is not probed from here

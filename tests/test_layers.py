@@ -18,9 +18,6 @@ BELOW_SITE = ("contacts", "content", "dashboard", "intent", "limits", "nurture",
 # Modules of the cabos package that are not part of a layer (the command, the WSGI entry point, the
 # schema inventory, the doctor, migrations) may import the site; the layers below it may not.
 
-# Known slips being moved (each entry is one import edge, to be deleted when its move lands).
-PENDING: set[tuple[str, str]] = set()
-
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT.parent).with_suffix("").parts
@@ -64,9 +61,7 @@ def _path_to_site(graph: dict[str, set[str]], start: str) -> list[str] | None:
         chain = stack.pop()
         for name in sorted(graph[chain[-1]]):
             if name == "cabos.site" or name.startswith("cabos.site."):
-                if (chain[-1], "cabos.site") not in PENDING:
-                    return [*chain, name]
-                continue
+                return [*chain, name]
             if name not in seen and name != "cabos":
                 seen.add(name)
                 stack.append([*chain, name])

@@ -105,9 +105,7 @@ def upsert_contact(session: Session, lead: Lead, touch: dict[str, Any],
     if lead.custom:
         contact.custom = {**(contact.custom or {}),
                           **{k: clean_text(v, CUSTOM_LIMIT) for k, v in lead.custom.items() if v}}
-    if lead.consent_text:
-        contact.consent_at = now
-        contact.consent_text = clean_text(lead.consent_text, 500)
+    # A ticked consent box is not consent yet: it counts once confirmed (cabos.contacts.consent).
     contact.latest_touch = touch
     contact.updated_at = now
     session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cabos.db import Base, utcnow
@@ -65,3 +65,41 @@ class PendingSubmission(Base):
     digest: Mapped[str] = mapped_column(String(64), default="")  # the same answers posted twice: one row
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
+
+
+class ConsentRecord(Base):
+    """Proof of one marketing consent: when it was given, on which form, the exact words shown, how confirmed.
+
+    A row is written when the emailed confirmation is clicked (double opt-in): only then does
+    the consent count (``Contact.consent_at``). Withdrawal is recorded on the same row.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_contact", "contact_id", "confirmed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    form: Mapped[str] = mapped_column(String(100))  # "guide" or a form's name
+    content: Mapped[str] = mapped_column(String(220))  # the page the form was on: kind/slug
+    text: Mapped[str] = mapped_column(String(500))  # the sentence next to the box, as shown
+    text_version: Mapped[str] = mapped_column(String(16))  # a hash of text and language: same words, same version
+    language: Mapped[str] = mapped_column(String(10))
+    given_at: Mapped[datetime]  # the form was sent
+    confirmed_at: Mapped[datetime]  # the emailed link was clicked
+    confirmed_how: Mapped[str] = mapped_column(String(32))  # email_link
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_how: Mapped[str] = mapped_column(String(32), default="")  # unsubscribe_link | staff | …
+
+
+class ListSubscription(Base):
+    """A contact on a mailing list (the newsletter): subscribed, confirmed by email, maybe unsubscribed."""
+
+    __tablename__ = "list_subscriptions"
+    __table_args__ = (UniqueConstraint("contact_id", "list", name="uq_list_subscriptions_contact_list"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    list: Mapped[str] = mapped_column(String(100))
+    subscribed_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]

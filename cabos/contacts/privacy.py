@@ -45,11 +45,14 @@ PERSONAL: dict[str, dict[str, str]] = {
     "nurture_enrolments": {"contact_id": CONTACT},
     "nurture_outbox": {"contact_id": CONTACT},
     "guide_mails": {"contact_id": CONTACT},
+    "broadcast_sends": {"contact_id": CONTACT},
     "mail_messages": {"contact_id": CONTACT},
     "mail_feedback": {"contact_id": CONTACT},
     "mail_reviews": {"recipient": EMAIL},
     "crm_links": {"contact_id": CONTACT},
     "pending_submissions": {"contact_id": CONTACT},
+    "consent_records": {"contact_id": CONTACT},
+    "list_subscriptions": {"contact_id": CONTACT},
 }
 
 # Kept by ``erase``, and why.
@@ -69,6 +72,8 @@ NOT_PERSONAL: dict[str, str] = {
     "tracking_drops": "dropped beacons (`count`) per `day` and `reason` (bot, consent, rate limit…); no identity",
     "crm_cursors": "how far cabos has read a CRM's deal changes: `crm` (its name), `position` (the CRM's own "
                    "timestamp), `updated_at`",
+    "broadcasts": "one row per broadcast queued: `slug` (its file), `segment`, `subject`, how many `recipients`, "
+                  "`queued_at` and `queued_by` (worker, cli); who they were is in broadcast_sends",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "

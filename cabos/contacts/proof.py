@@ -23,9 +23,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cabos.contacts import consent
 from cabos.contacts.capture import Lead, capture
 from cabos.contacts.models import Contact, PendingSubmission
 from cabos.content.model import Document
+from cabos.tracking.identity import identify
 from cabos.tracking.models import Event, Visitor
 
 NEW, APPLIED, REPEATED, PENDING = "new", "applied", "repeated", "pending"
@@ -66,12 +68,20 @@ def _repeated(session: Session, contact: Contact, key: str, now: datetime) -> bo
 
 
 def submit(session: Session, lead: Lead, doc: Document, form: str, touch: dict[str, Any],
-           visitor_id: str | None, now: datetime, extra: dict[str, Any] | None = None) -> Submission:
-    """Store a validated form by the identity rule above; the caller commits and sends what is due."""
+           visitor_id: str | None, now: datetime, extra: dict[str, Any] | None = None,
+           language: str = "", list_name: str = "") -> Submission:
+    """Store a validated form by the identity rule above; the caller commits and sends what is due.
+
+    A ticked consent box (``lead.consent_text``, in ``language``) and a list to join
+    (``list_name``) wait for the emailed confirmation in every case (double opt-in): a
+    proven submission returns the pending row that asks for it, unless already confirmed.
+    """
     key = digest(form, doc, lead)
     contact = session.scalar(select(Contact).where(Contact.email == lead.email))
     if contact is not None and not owns(session, contact, visitor_id):
-        pending, fresh = _pend(session, contact, lead, form, doc, touch, key, now, extra)
+        pending, fresh = _pend(session, contact, form, doc, touch, key, now,
+                               {**asdict(lead), "extra": extra or {}, "language": language, "list": list_name,
+                                "apply": True})
         return Submission(contact, PENDING, pending, fresh)
     if contact is not None and _repeated(session, contact, key, now):
         return Submission(contact, REPEATED)
@@ -83,17 +93,24 @@ def submit(session: Session, lead: Lead, doc: Document, form: str, touch: dict[s
         session.flush()
     contact, _found = capture(session, lead, doc, touch, visitor_id, now, form=form,
                               extra={"digest": key, "new_contact": created, **(extra or {})})
-    return Submission(contact, NEW if created else APPLIED)
+    status = NEW if created else APPLIED
+    wanted = bool(lead.consent_text) and not (
+        consent.has_consent(session, contact, lead.consent_text, language)
+        and (not list_name or consent.subscribed(session, contact, list_name)))
+    if not wanted:
+        return Submission(contact, status)
+    ask, fresh = _pend(session, contact, form, doc, touch, key, now,
+                       {"consent_text": lead.consent_text, "language": language, "list": list_name, "apply": False})
+    return Submission(contact, status, ask, fresh)
 
 
-def _pend(session: Session, contact: Contact, lead: Lead, form: str, doc: Document, touch: dict[str, Any],
-          key: str, now: datetime, extra: dict[str, Any] | None) -> tuple[PendingSubmission, bool]:
+def _pend(session: Session, contact: Contact, form: str, doc: Document, touch: dict[str, Any],
+          key: str, now: datetime, answers: dict[str, Any]) -> tuple[PendingSubmission, bool]:
     waiting = session.scalar(select(PendingSubmission).where(
         PendingSubmission.contact_id == contact.id, PendingSubmission.digest == key,
         PendingSubmission.confirmed_at.is_(None), PendingSubmission.created_at >= now - REPEAT_WINDOW))
     if waiting is not None:
         return waiting, False
-    answers = {**asdict(lead), "extra": extra or {}}
     row = PendingSubmission(contact_id=contact.id, form=form, content_kind=doc.kind, content_slug=doc.slug,
                             answers=answers, touch=touch, digest=key, created_at=now)
     session.add(row)
@@ -110,7 +127,7 @@ def lead_of(pending: PendingSubmission, contact: Contact) -> Lead:
 
 def confirm(session: Session, pending: PendingSubmission, doc: Document, visitor_id: str | None,
             now: datetime) -> Contact | None:
-    """The emailed link was clicked: apply the answers, join this browser. None if already used."""
+    """The emailed link was clicked: apply the answers and consent, join this browser. None if already used."""
     claimed = session.execute(
         update(PendingSubmission).where(PendingSubmission.id == pending.id, PendingSubmission.confirmed_at.is_(None))
         .values(confirmed_at=now).execution_options(synchronize_session=False)).rowcount
@@ -119,8 +136,20 @@ def confirm(session: Session, pending: PendingSubmission, doc: Document, visitor
     contact = session.get(Contact, pending.contact_id)
     if contact is None:
         return None
-    extra = dict((pending.answers or {}).get("extra") or {})
-    contact, _created = capture(session, lead_of(pending, contact), doc, pending.touch or {}, visitor_id, now,
-                                form=pending.form, via="email_confirm",
-                                extra={"digest": pending.digest, "confirmed": True, **extra})
+    answers = pending.answers or {}
+    if answers.get("apply", True):
+        extra = dict(answers.get("extra") or {})
+        contact, _created = capture(session, lead_of(pending, contact), doc, pending.touch or {}, visitor_id, now,
+                                    form=pending.form, via="email_confirm",
+                                    extra={"digest": pending.digest, "confirmed": True, **extra})
+    else:
+        identify(session, visitor_id, contact, via="email_confirm")  # the answers were applied when sent
+    text = str(answers.get("consent_text") or "")
+    if text:
+        language = str(answers.get("language") or "")
+        consent.confirm(session, contact, form=pending.form, content=f"{doc.kind}/{doc.slug}", text=text,
+                        language=language, given_at=pending.created_at, now=now)
+        if answers.get("list"):
+            consent.subscribe(session, contact, str(answers["list"]), pending.created_at, now)
+    session.flush()
     return contact

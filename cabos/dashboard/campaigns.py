@@ -28,61 +28,9 @@ from cabos.dashboard.readers import ENGAGED_MS
 from cabos.intent.models import IntentChange
 from cabos.sales.models import Handoff
 from cabos.tracking.models import Event, Visitor
+from cabos.tracking.touches import channel
 
-SEARCH = {"google", "bing", "duckduckgo", "yahoo", "ecosia", "qwant", "yandex", "baidu", "startpage", "brave"}
-SOCIAL = {"linkedin", "facebook", "twitter", "instagram", "youtube", "reddit", "tiktok", "pinterest", "xing",
-          "mastodon", "threads"}
-# Hosts whose name is not the network's.
-ALIASES = {"lnkd.in": "linkedin", "t.co": "twitter", "x.com": "twitter", "fb.com": "facebook", "fb.me": "facebook",
-           "youtu.be": "youtube", "search.brave.com": "brave"}
-_PREFIXES = ("www.", "m.", "l.", "lm.", "mobile.", "web.", "es.", "en.", "old.")
-NONE, NOT_SET, DIRECT = "(none)", "(not set)", "(direct)"
 METRICS = ("visitors", "engaged", "contacts", "purchase", "handoffs", "won")
-
-
-def source_of(raw: str) -> str:
-    """One name per channel: a host or a utm_source, lower case, the brand for the known ones."""
-    value = (raw or "").strip().lower()
-    if not value or value == "direct":
-        return DIRECT
-    if "://" in value:
-        value = value.split("://", 1)[1]
-    value = value.split("/", 1)[0].split(":", 1)[0].rstrip(".")
-    if value in ALIASES:
-        return ALIASES[value]
-    for prefix in _PREFIXES:
-        if value.startswith(prefix) and value.count(".") >= 2:
-            value = value[len(prefix):]
-            break
-    if value in ALIASES:
-        return ALIASES[value]
-    labels = value.split(".")
-    # google.es, google.co.uk, google.com.mx, news.google.com: the brand wherever it sits before the suffix
-    for label in labels[:-1] if len(labels) > 1 else labels:
-        if label in SEARCH or label in SOCIAL:
-            return label
-    return value
-
-
-def channel(touch: Mapping[str, Any] | None) -> tuple[str, str, str]:
-    """(source, medium, campaign) of a stored touch, normalised."""
-    touch = touch or {}
-    raw = str(touch.get("source") or touch.get("referrer") or "")
-    source = source_of(raw)
-    medium = " ".join(str(touch.get("medium") or "").lower().split())
-    if not medium:
-        if source == DIRECT:
-            medium = NONE
-        elif raw != str(touch.get("referrer") or ""):
-            medium = NOT_SET  # a utm_source without utm_medium: nothing to infer it from
-        elif source in SEARCH:
-            medium = "organic"
-        elif source in SOCIAL:
-            medium = "social"
-        else:
-            medium = "referral"
-    campaign = " ".join(str(touch.get("campaign") or "").split()) or NOT_SET
-    return source, medium, campaign
 
 
 @dataclass

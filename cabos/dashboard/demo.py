@@ -25,6 +25,7 @@ from cabos import db
 from cabos.contacts.models import Contact
 from cabos.dashboard import rollup
 from cabos.dashboard.simulation import Simulation, Summary
+from cabos.schema import metadata
 from cabos.staff import accounts
 
 ADMIN_EMAIL = "admin@example.com"
@@ -69,6 +70,29 @@ def staff(app: Flask, now: datetime) -> str:
     return password
 
 
+def settle(sim_app: Flask, rounds: int = 50) -> None:
+    """Run every worker job (guide emails, the sales outbox…) into the scratch mail folder until nothing is left.
+
+    What the simulated months queued was for their own time: a worker started after the demo
+    (`./run.sh`) must not send months-old handoff alerts and guide links to the demo team.
+    """
+    jobs = dict(sim_app.extensions.get("cabos.worker_jobs", {}))
+    for _ in range(rounds):
+        with sim_app.app_context():
+            for job in jobs.values():
+                job(sim_app, lambda: False)
+        if not backlog(sim_app):
+            return
+
+
+def backlog(app: Flask) -> int:
+    """Emails and alerts still waiting to be sent: queued guide mails and pending sales deliveries."""
+    with app.app_context(), db.session_scope(app) as session:
+        return sum(session.scalar(select(func.count()).select_from(metadata.tables[name])
+                                  .where(metadata.tables[name].c.status.in_(("queued", "pending")))) or 0
+                   for name in ("guide_mails", "sales_deliveries") if name in metadata.tables)
+
+
 def has_contacts(app: Flask) -> bool:
     with app.app_context(), db.session_scope(app) as session:
         return session.scalar(select(func.count()).select_from(Contact)) > 0
@@ -97,6 +121,7 @@ def run(app: Flask, make_app: AppFactory, days: int = 180, people: int = 240, se
             sim.plan(person)
         sim.at(start.replace(hour=9, minute=0), sim.nurture_day)
         sim.run()
+        settle(sim_app)
         with sim_app.app_context(), db.session_scope(sim_app) as session:
             rollup.refresh(session, datetime.now(UTC), library, full=True)
         sim_app.extensions["cabos.db"].engine.dispose()

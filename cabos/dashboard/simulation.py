@@ -13,6 +13,7 @@ import json
 import random
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,7 +59,9 @@ REFERRERS = ("https://www.google.com/", "https://www.google.es/", "https://www.b
 def _address(first: str, last: str, n: int, company: str) -> str:
     """A unique, plainly fake address: ``lucia.garcia.12@distribuciones-demo.example``."""
     local = f"{first}.{last}.{n}@{company.split()[0]}-demo.example".lower()
-    return local.encode("ascii", "ignore").decode().replace(" ", "")
+    # Transliterated, not dropped: "López" → "lopez", "Alimentación" → "alimentacion", "Peña" → "pena".
+    plain = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode()
+    return plain.replace(" ", "")
 
 
 class _Form(HTMLParser):

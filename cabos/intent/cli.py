@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -13,6 +14,7 @@ from cabos import db
 from cabos.contacts.models import Contact
 from cabos.content import current_library
 from cabos.content.library import Library
+from cabos.intent import backtest as backtesting
 from cabos.intent import explain
 from cabos.intent.replay import render, replay
 from cabos.intent.rules import FILE, rules_of
@@ -70,7 +72,8 @@ def replay_command(rules_file: str, sample: int) -> None:
     """Show how many contacts candidate rules would move, and who and why; changes nothing."""
     library = current_library()
     _warn_if_broken(library)
-    candidate, issues = load_rules_file(Path(rules_file), library)
+    candidate, issues = load_rules_file(Path(rules_file), library,
+                                        content_root=Path(current_app.config["CONTENT_DIR"]))
     for issue in issues:
         click.secho(str(issue), fg="red" if issue.severity == "error" else "yellow")
     if candidate is None:
@@ -83,6 +86,45 @@ def replay_command(rules_file: str, sample: int) -> None:
         session.rollback()  # read-only by construction; make it so even if that changes
         session.close()
     for line in render(report, rules_of(library), candidate, library):
+        click.echo(line)
+
+
+@intent_group.command("backtest")
+@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False),
+              help="Candidate rules file to compare with intent.yml (same format).")
+@click.option("--batch-size", default=1000, show_default=True, help="Contacts read at a time.")
+@with_appcontext
+def backtest_command(rules_file: str | None, batch_size: int) -> None:
+    """Replay the rules over the stored history and score them against the outcomes sales recorded."""
+    library = current_library()
+    _warn_if_broken(library)
+    rule_sets = [rules_of(library)]
+    if rules_file:
+        candidate, issues = load_rules_file(Path(rules_file), library,
+                                            content_root=Path(current_app.config["CONTENT_DIR"]))
+        for issue in issues:
+            click.secho(str(issue), fg="red" if issue.severity == "error" else "yellow", err=True)
+        if candidate is None:
+            click.secho(f"{rules_file} has errors: nothing backtested", fg="red", bold=True, err=True)
+            sys.exit(1)
+        rule_sets.append(candidate)
+    now = db.utcnow()
+    session = db.database().sessions()
+    try:
+        total = session.scalar(select(func.count()).select_from(Contact)) or 0
+        with click.progressbar(length=total, label="contacts", file=sys.stderr,
+                               show_pos=True) as bar:  # on stderr: the table stays clean to pipe
+            done = [0]
+
+            def advance(count: int) -> None:
+                bar.update(count - done[0])
+                done[0] = count
+
+            scores = backtesting.backtest(session, rule_sets, now, batch_size, progress=advance)
+    finally:
+        session.rollback()  # read-only by construction
+        session.close()
+    for line in backtesting.render(scores, now):
         click.echo(line)
 
 

@@ -43,13 +43,43 @@ def _stage_names(stages: frozenset[str] | tuple[str, ...], library: Library) -> 
 
 
 def mode_reason(a: Assessment, rules: Rules, library: Library) -> str:
-    """Why the mode is what it is: score against threshold, recent evidence against the rule."""
+    """Why the mode is what it is: the request or the evidence that entered, the pattern that kept it out, the exit."""
     stages = _stage_names(rules.evidence_stages, library)
+    why = a.why or {}
     if a.mode == PURCHASE:
-        return ngettext("Purchase mode: score %(score)s (%(threshold)s needed) and %(num)d recent reading at "
+        request = why.get("request") if why.get("entry") != "hand_raise" else why
+        if request:
+            return _request(request)
+        text = ngettext("Purchase mode: score %(score)s (%(threshold)s needed) and %(num)d recent reading at "
                         "the %(stages)s stage", "Purchase mode: score %(score)s (%(threshold)s needed) and "
                         "%(num)d recent readings at the %(stages)s stage", a.evidence_count,
                         score=num(a.score), threshold=num(rules.threshold), stages=stages)
+        path = why.get("path")
+        if path:
+            text += "; " + path_phrase(path, library)
+        return text
+    if why.get("excluded"):
+        return gettext("Information mode: excluded (%(what)s), whatever they read", what=", ".join(why["excluded"]))
+    pattern = why.get("pattern")
+    if pattern == "focus":
+        minutes = int(why.get("minutes") or 0)
+        if minutes >= 1440:
+            return gettext("Information mode: read %(pieces)s pieces on %(problems)s problems in %(days)s days: "
+                           "researching, not choosing", pieces=why.get("pieces"), problems=why.get("problems"),
+                           days=round(minutes / 1440))
+        return gettext("Information mode: read %(pieces)s pieces on %(problems)s problems in %(minutes)s minutes: "
+                       "researching, not choosing", pieces=why.get("pieces"), problems=why.get("problems"),
+                       minutes=minutes)
+    if pattern == "pace":
+        return gettext("Information mode: skimmed %(skimmed)s of %(pieces)s pieces in one visit of %(minutes)s "
+                       "minutes: scanning, not choosing", skimmed=why.get("skimmed"), pieces=why.get("pieces"),
+                       minutes=why.get("minutes"))
+    if why.get("exit") == "outcome":
+        return gettext("Information mode: sales closed the handoff (%(outcome)s%(reason)s); new evidence brings "
+                       "them back", outcome=why.get("outcome"),
+                       reason=f": {why['reason']}" if why.get("reason") else "")
+    if why.get("exit") == "silence":
+        return gettext("Information mode: no hand-raiser activity for %(days)s days", days=num(rules.exit.silence_days))
     if a.score < rules.threshold:
         return gettext("Information mode: score %(score)s, %(threshold)s needed for purchase mode",
                        score=num(a.score), threshold=num(rules.threshold))
@@ -61,12 +91,36 @@ def mode_reason(a: Assessment, rules: Rules, library: Library) -> str:
                     stages=stages, days=num(rules.evidence_days))
 
 
+def _request(request: dict) -> str:  # type: ignore[type-arg]
+    message = " ".join(str(request.get("message") or "").split())
+    if len(message) > 160:
+        message = message[:157] + "…"
+    if request.get("kind") == "demo":
+        text = gettext("Purchase mode: asked for a demo")
+    else:
+        text = gettext("Purchase mode: asked to talk to sales")
+    return f"{text}: «{message}»" if message else text
+
+
+def path_phrase(path: dict, library: Library) -> str:  # type: ignore[type-arg]
+    """'went from «Entender» to «Elegir» on «El inventario no cuadra» over 3 days'."""
+    problem = path.get("problem")
+    name = library.problems[problem].name if problem in library.problems else problem
+    stages = [library.stage_name(s) for s in path.get("stages") or ()]
+    return gettext("went from «%(first)s» to «%(last)s» on «%(problem)s» over %(days)s days",
+                   first=stages[0] if stages else "", last=stages[-1] if stages else "", problem=name,
+                   days=path.get("days"))
+
+
 def fit_reason(a: Assessment, rules: Rules) -> str:
     """The grade and the fit rules that gave it."""
     if a.grade is None:
         return gettext("Anonymous visitor: no grade")
     if not rules.fit_rules:
         return gettext("Fit %(grade)s: intent.yml has no fit rules, so every contact fits", grade=a.grade)
+    if a.excluded:
+        return gettext("Fit %(grade)s, excluded: %(what)s", grade=a.grade,
+                       what="; ".join(f"{m.label or m.field} «{m.value}»" for m in a.excluded))
     parts = [f"{m.label or m.field} «{m.value}» ({'+' if m.points >= 0 else ''}{num(m.points)})" for m in a.fit]
     if not parts:
         return gettext("Fit %(grade)s (0 points): no fit rule matches", grade=a.grade)
@@ -93,6 +147,8 @@ def reading_phrases(a: Assessment, rules: Rules, library: Library, problems: int
                 "%(engaged)s", len(group), stage=library.stage_name(stage), problem=name, days=days,
                 engaged=_minutes(sum(i.engaged_ms for i in group))))
     for item in a.items:
+        if item.kind == "form":
+            continue  # a request: the mode's reason says it
         if item.points > 0:
             lines.append(ngettext("%(label)s (%(num)d time)", "%(label)s (%(num)d times)", item.visits,
                                   label=rules.signals[(item.kind, item.slug)].label

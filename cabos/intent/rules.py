@@ -12,7 +12,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -26,7 +26,7 @@ FILE = "intent.yml"
 GRADES = ("A", "B", "C", "D")  # best first; D is everyone below C
 MODES = ("information", "purchase")
 CONTENT_KINDS = ("article", "guide", "page")
-CONDITIONS = ("equals", "in", "contains", "between", "present")
+CONDITIONS = ("equals", "in", "contains", "between", "present", "listed_in")
 # Contact columns a fit rule may look at, plus the domain of the address.
 DERIVED_FIELDS = ("email_domain",)
 _NOT_PROFILE = {"id", "custom", "consent_at", "consent_text", "first_touch", "latest_touch",
@@ -47,13 +47,41 @@ class Signal:
 
 @dataclass(frozen=True)
 class FitRule:
-    """A condition on one contact field and the points it gives."""
+    """A condition on one contact field and the points it gives; ``exclude`` rules say "not our buyer"."""
 
     field: str
     condition: str
-    value: Any
+    value: Any  # for listed_in: the entries of the list file
     points: float
     label: str
+    exclude: bool = False  # a hard exclusion: grade D and never handed off, whatever the points
+    source: str = ""  # listed_in: the list file, relative to the content folder
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """How reading is read: focus, pace and path decide whether enough evidence is research or choosing."""
+
+    focus_days: float = 14.0  # recent reading judged for focus
+    focus_top: int = 2  # problems a buyer concentrates on
+    focus_min_share: float = 0.6  # share of recent reading on those problems
+    focus_min_pieces: int = 5  # fewer recent pieces than this: focus is not judged
+    pace_words_per_minute: float = 600.0  # faster than this through an article is skimming (fast readers: ~400)
+    pace_min_words: int = 200  # shorter pieces are not judged for pace
+    scan_min_reads: int = 5  # a visit with this many readings …
+    scan_share: float = 0.5  # … this share of them skimmed, is scanning
+    visit_gap_minutes: float = 30.0  # a pause this long starts a new visit
+    path_min_days: int = 2  # learn/compare then decide on one problem, on this many different days …
+    path_discount: float = 0.2  # … lowers the threshold by this share
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How purchase mode ends: silence (no hand-raiser or decide-stage activity) or a sales outcome."""
+
+    silence_days: float = 28.0
+    repeat_share: float = 0.5  # the n-th repeat visit of a signal on another day adds points × repeat_share^n
+    hand_raise_points: float = 20.0  # a demo or contact-sales request
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,9 @@ class Rules:
     grade_thresholds: tuple[tuple[str, float], ...]  # (A, 65), (B, 40), (C, 20)
     handoff_min_grade: str
     click_share: float = 0.1  # an email click on a link to a piece: this share of a full read of it
+    patterns: Patterns = Patterns()
+    exit: Exit = Exit()
+    words: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}), compare=False)
     max_score: float = math.inf
     source: str = "defaults"
     version: str = field(default="", compare=False)
@@ -131,7 +162,8 @@ def default_rules(library: Library) -> Rules:
 
 
 def finish_rules(rules: Rules, library: Library, source: str) -> Rules:
-    return replace(rules, max_score=max_score(rules, library), source=source, version=_digest(rules))
+    words = MappingProxyType({("article", d.slug): d.words for d in library.articles.values()})
+    return replace(rules, max_score=max_score(rules, library), source=source, version=_digest(rules), words=words)
 
 
 def _digest(rules: Rules) -> str:
@@ -143,26 +175,36 @@ def _digest(rules: Rules) -> str:
         "signals": sorted((k, s.points, s.evidence) for k, s in rules.signals.items()),
         "evidence": [sorted(rules.evidence_stages), rules.evidence_days, rules.evidence_min_readings,
                      rules.evidence_min_share],
-        "fit": [(r.field, r.condition, r.value, r.points) for r in rules.fit_rules],
+        "fit": [(r.field, r.condition, r.value, r.points, r.exclude) for r in rules.fit_rules],
+        "patterns": rules.patterns, "exit": rules.exit,
         "grades": rules.grade_thresholds, "handoff": rules.handoff_min_grade,
     }
-    return hashlib.sha256(json.dumps(canonical, default=list).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(canonical, default=_plain).encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else list(value)
 
 
 def max_score(rules: Rules, library: Library) -> float:
-    """The most any reader could score: every published item read in full today, every signal."""
+    """The most any reader could score: every published item read in full today, every signal visited daily.
+
+    Demo and contact-sales requests (``exit.hand_raise_points`` each) come on top: they put a contact
+    in purchase mode whatever the score."""
     total = 0.0
     for kind, docs in (("article", library.articles), ("guide", library.guides), ("page", library.pages)):
         for doc in docs.values():
             share = max(1.0, rules.download_share) if kind == "guide" else 1.0
             weight = rules.weight(doc.stage) if kind != "page" else 0.0
             signal = rules.signals.get((kind, doc.slug))
-            total += weight * share + (signal.points if signal else 0.0)
+            # Repeat visits of a signal add points × repeat_share^n: a geometric series.
+            repeats = 1.0 / (1.0 - rules.exit.repeat_share) if rules.exit.repeat_share < 1 else 1.0
+            total += weight * share + (signal.points * repeats if signal else 0.0)
     return total
 
 
 def max_fit_points(rules: Rules) -> float:
-    return sum(r.points for r in rules.fit_rules if r.points > 0)
+    return sum(r.points for r in rules.fit_rules if r.points > 0 and not r.exclude)
 
 
 def contact_fields(library: Library) -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +26,8 @@ from cabos.intent.rules import (
     DEFAULT_CURVE,
     DEFAULTS,
     FILE,
+    Exit,
+    Patterns,
     GRADES,
     SECTION,
     FitRule,
@@ -43,6 +46,8 @@ from cabos.intent.rules import (
 
 class Checker(KeyChecker):
     """Collects issues for intent.yml, each with its line and key; also checks numbers."""
+
+    root: Path | None = None  # the content folder: where list files (listed_in) are read from
 
     def number(self, data: dict[str, Any], key: str, path: Path_, default: float, *, low: float | None = None,
                high: float | None = None, above: float | None = None, integer: bool = False) -> float:
@@ -67,7 +72,9 @@ def _example(default: float) -> str:
     return f"{default:g}"
 
 
-TOP = ("stages", "engagement", "half_life_days", "signals", "purchase_mode", "fit", "handoff")
+TOP = ("stages", "engagement", "half_life_days", "signals", "purchase_mode", "patterns", "fit", "handoff")
+DOMAIN_FIELDS = ("email_domain",)
+_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def load_rules(root: Path, library: Library) -> tuple[Rules | None, list[Issue]]:
@@ -78,13 +85,17 @@ def load_rules(root: Path, library: Library) -> tuple[Rules | None, list[Issue]]
     return load_rules_file(path, library, FILE)
 
 
-def load_rules_file(path: Path, library: Library, name: str | None = None) -> tuple[Rules | None, list[Issue]]:
-    """Read and check one rules file (intent.yml, or a candidate for ``cabos intent replay``)."""
+def load_rules_file(path: Path, library: Library, name: str | None = None,
+                    content_root: Path | None = None) -> tuple[Rules | None, list[Issue]]:
+    """Read and check one rules file (intent.yml, or a candidate for ``cabos intent replay``).
+
+    List files (``listed_in``) are read from ``content_root`` (default: the rules file's folder)."""
     name = name or str(path)
     data, lines, unreadable = read_yaml(path, name)
     if unreadable:
         return None, unreadable
     c = Checker(name, lines, whole=name)
+    c.root = Path(content_root) if content_root is not None else Path(path).parent
     rules = parse_rules(data, library, c)
     return (None if c.failed else rules), c.issues
 
@@ -102,7 +113,9 @@ def parse_rules(data: Any, library: Library, c: Checker) -> Rules:
     half_life = c.number(top, "half_life_days", (), DEFAULTS["half_life_days"], above=0)
     signals = _signals(top.get("signals"), library, c)
 
-    pm = c.mapping(top.get("purchase_mode"), ("purchase_mode",), ("threshold", "recent"))
+    pm = c.mapping(top.get("purchase_mode"), ("purchase_mode",), ("threshold", "recent", "exit", "hand_raise_points"))
+    exit_ = _exit(pm, c)
+    patterns = _patterns(top.get("patterns"), c)
     threshold = c.number(pm, "threshold", ("purchase_mode",), DEFAULTS["threshold"], above=0)
     recent_path = ("purchase_mode", "recent")
     recent = c.mapping(pm.get("recent"), recent_path, ("days", "stages", "min_readings", "min_engagement"))
@@ -133,6 +146,7 @@ def parse_rules(data: Any, library: Library, c: Checker) -> Rules:
         download_share=download, click_share=click, half_life_days=half_life, signals=MappingProxyType(signals),
         threshold=threshold, evidence_stages=ev_stages, evidence_days=ev_days, evidence_min_readings=ev_min,
         evidence_min_share=ev_share, fit_rules=fit_rules, grade_thresholds=grades, handoff_min_grade=min_grade,
+        patterns=patterns, exit=exit_,
     ), library, c.file)
     _check_reachable(rules, library, c, explicit)
     return rules
@@ -250,7 +264,7 @@ def _fit_rules(value: Any, fields: dict[str, tuple[str, ...]], c: Checker) -> tu
     out: list[FitRule] = []
     for i, item in enumerate(value):
         path: Path_ = ("fit", "rules", i)
-        item = c.mapping(item, path, ("field", *CONDITIONS, "points", "label"))
+        item = c.mapping(item, path, ("field", *CONDITIONS, "points", "label", "exclude"))
         name = item.get("field")
         if not isinstance(name, str) or not name:
             c.error(path, "each fit rule needs a field, e.g. 'field: role'")
@@ -265,15 +279,98 @@ def _fit_rules(value: Any, fields: dict[str, tuple[str, ...]], c: Checker) -> tu
             c.error(path, f"fit rule on {name!r} needs exactly one condition: {', '.join(CONDITIONS)}")
             continue
         cond = conditions[0]
-        parsed = _condition(cond, item[cond], (*path, cond), fields[name], c)
+        source = ""
+        if cond == "listed_in":
+            source = str(item[cond] or "")
+            parsed = _listed(source, (*path, cond), name, c)
+        else:
+            parsed = _condition(cond, item[cond], (*path, cond), fields[name], c)
         if parsed is None:
             continue
-        if "points" not in item:
-            c.error(path, f"fit rule on {name!r} needs points, e.g. 'points: 30' (negative to penalise)")
+        exclude = item.get("exclude", False)
+        if not isinstance(exclude, bool):
+            c.error((*path, "exclude"), f"exclude must be true or false, not {exclude!r}")
+            continue
+        if "points" not in item and not exclude:
+            c.error(path, f"fit rule on {name!r} needs points, e.g. 'points: 30' (negative to penalise), "
+                          "or 'exclude: true'")
             continue
         points = c.number(item, "points", path, 0.0)
-        out.append(FitRule(name, cond, parsed, points, str(item.get("label") or "")))
+        if exclude and points > 0:
+            c.error((*path, "points"), f"an exclusion cannot add points ({points:g}): leave points out or make "
+                                       "them negative")
+            continue
+        out.append(FitRule(name, cond, parsed, points, str(item.get("label") or ""), exclude, source))
     return tuple(out)
+
+
+def _listed(source: str, path: Path_, field_name: str, c: Checker) -> tuple[str, ...] | None:
+    """The entries of a list file in the content folder (one a line, # comments), each line checked."""
+    if not source or not source.endswith(".txt") or source.startswith(("/", "\\")) or ".." in Path(source).parts:
+        c.error(path, f"listed_in names a .txt file inside the content folder, e.g. exclusions/competitors.txt, "
+                      f"not {source!r}")
+        return None
+    file = (c.root or Path(".")) / source
+    if not file.is_file():
+        c.error(path, f"list file {source!r} does not exist in the content folder")
+        return None
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        c.error(path, f"list file {source!r} cannot be read as UTF-8 text: {exc}")
+        return None
+    entries: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        entry = raw.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        if field_name in DOMAIN_FIELDS:
+            entry = entry.lower().removeprefix("@")
+            if not _DOMAIN.match(entry):
+                c.issues.append(Issue("error", source, f"{entry!r} is not an email domain (e.g. example.com); "
+                                                       f"used by {key_name(path)} in {c.file}", number, field_name))
+                continue
+        elif len(entry) > 200:
+            c.issues.append(Issue("error", source, "an entry is longer than 200 characters", number, field_name))
+            continue
+        entries.append(entry)
+    if not entries:
+        c.warn(path, f"list file {source!r} has no entries: this rule never matches")
+    return tuple(dict.fromkeys(entries))
+
+
+def _exit(pm: dict[str, Any], c: Checker) -> Exit:
+    path = ("purchase_mode", "exit")
+    ex = c.mapping(pm.get("exit"), path, ("silence_days", "repeat_share"))
+    d = Exit()
+    return Exit(
+        silence_days=c.number(ex, "silence_days", path, d.silence_days, above=0),
+        repeat_share=c.number(ex, "repeat_share", path, d.repeat_share, low=0, high=0.9),
+        hand_raise_points=c.number(pm, "hand_raise_points", ("purchase_mode",), d.hand_raise_points, low=0),
+    )
+
+
+def _patterns(value: Any, c: Checker) -> Patterns:
+    top = c.mapping(value, ("patterns",), ("focus", "pace", "path"))
+    d = Patterns()
+    fp, pp, hp = ("patterns", "focus"), ("patterns", "pace"), ("patterns", "path")
+    focus = c.mapping(top.get("focus"), fp, ("days", "top_problems", "min_share", "min_pieces"))
+    pace = c.mapping(top.get("pace"), pp, ("words_per_minute", "min_words", "scan_min_reads", "scan_share",
+                                           "visit_gap_minutes"))
+    path = c.mapping(top.get("path"), hp, ("min_days", "threshold_discount"))
+    return Patterns(
+        focus_days=c.number(focus, "days", fp, d.focus_days, above=0),
+        focus_top=int(c.number(focus, "top_problems", fp, d.focus_top, low=1, integer=True)),
+        focus_min_share=c.number(focus, "min_share", fp, d.focus_min_share, low=0, high=1),
+        focus_min_pieces=int(c.number(focus, "min_pieces", fp, d.focus_min_pieces, low=1, integer=True)),
+        pace_words_per_minute=c.number(pace, "words_per_minute", pp, d.pace_words_per_minute, above=0),
+        pace_min_words=int(c.number(pace, "min_words", pp, d.pace_min_words, low=0, integer=True)),
+        scan_min_reads=int(c.number(pace, "scan_min_reads", pp, d.scan_min_reads, low=2, integer=True)),
+        scan_share=c.number(pace, "scan_share", pp, d.scan_share, above=0, high=1),
+        visit_gap_minutes=c.number(pace, "visit_gap_minutes", pp, d.visit_gap_minutes, above=0),
+        path_min_days=int(c.number(path, "min_days", hp, d.path_min_days, low=1, integer=True)),
+        path_discount=c.number(path, "threshold_discount", hp, d.path_discount, low=0, high=0.9),
+    )
 
 
 def _condition(cond: str, value: Any, path: Path_, choices: tuple[str, ...], c: Checker) -> Any:

@@ -31,56 +31,32 @@ brought to ``t`` by multiplying every value by ``2^(-(t - t0) / half_life)``
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cabos.intent.contributions import (
+    DAY,
+    DETAILED_TYPES,
+    INFORMATION,
+    PURCHASE,
+    SCORED_TYPES,
+    Reading,
+    contribution,
+    decay,
+    engagement_share,
+    skimmed,
+)
 from cabos.intent.rules import GRADES, FitRule, Rules, fold
+from cabos.intent.timeline import Item, walk
 
-SCORED_TYPES = ("reading", "download", "form_submit", "email_click")
-DAY = 86400.0
-INFORMATION, PURCHASE = "information", "purchase"
-
-
-@dataclass(slots=True)
-class Reading:
-    """One event of the trail as scoring sees it (a reading, a download, a form); read-only by convention."""
-
-    # Not frozen: a full recompute builds millions, and frozen construction costs 3-4× more.
-
-    occurred_at: datetime
-    content_kind: str | None
-    content_slug: str | None
-    stage: str | None = None
-    problems: tuple[str, ...] = ()
-    engaged_ms: int = 0
-    scroll_pct: int = 0
-    read_to_end: bool = False
-    type: str = "reading"
-    id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One piece of content's contribution: its best reading, as worth at the assessment's time."""
-
-    kind: str
-    slug: str
-    stage: str | None
-    problems: tuple[str, ...]
-    value: float
-    share: float  # engagement share of the best reading
-    points: float  # signal points included in value (before decay)
-    visits: int  # readings of this item that counted
-    engaged_ms: int  # over all those readings
-    last_at: datetime
-    event_id: int | None  # the best reading: the one that counts
-    evidence_at: datetime | None  # latest reading that is purchase evidence
+__all__ = ["DAY", "DETAILED_TYPES", "INFORMATION", "PURCHASE", "SCORED_TYPES", "Reading", "Item", "FitMatch",
+           "Assessment", "contribution", "decay", "engagement_share", "skimmed", "assess", "fit", "grade_for",
+           "should_hand_off", "lapse_time", "evidence_json", "from_stored", "profile_fields", "first_number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +68,7 @@ class FitMatch:
     points: float
     label: str
     condition: str
+    exclude: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,74 +84,33 @@ class Assessment:
     items: tuple[Item, ...]  # highest value first
     fit: tuple[FitMatch, ...]
     evidence_count: int  # evidence items inside the window at as_of
-    evidence_until: datetime | None  # when the evidence condition stops holding
+    evidence_until: datetime | None  # purchase mode: it holds until then if nothing happens (None otherwise)
+    entered_at: datetime | None = None  # purchase mode: since when
+    # Why the mode is what it is: the entry (reading, or a request with its message), the pattern
+    # that kept it out (focus, pace), or the exit (silence, outcome). JSON-ready.
+    why: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> tuple[FitMatch, ...]:
+        """The hard exclusions the contact matched (competitor, press …): never handed off."""
+        return tuple(m for m in self.fit if m.exclude)
 
     def at(self, now: datetime, rules: Rules) -> Assessment:
-        """This assessment decayed to ``now`` (a later time), mode re-evaluated."""
+        """This assessment decayed to ``now`` (a later time); purchase mode ends after its silence."""
         if now <= self.as_of:
             return self
         factor = decay(now - self.as_of, rules)
         items = tuple(replace(i, value=i.value * factor) for i in self.items)
-        return _complete(now, items, self.grade, self.fit_points, self.fit, rules)
+        mode, until, entered, why = self.mode, self.evidence_until, self.entered_at, self.why
+        if mode == PURCHASE and until is not None and until <= now:
+            mode, until, entered, why = INFORMATION, None, None, {"exit": "silence", "at": until.isoformat()}
+        window = now - timedelta(days=rules.evidence_days)
+        count = sum(1 for i in items if i.evidence_at is not None and i.evidence_at >= window)
+        return _complete(now, items, self.grade, self.fit_points, self.fit, mode, count, until, entered, why)
 
     @property
     def problems(self) -> dict[str, float]:
         return dict(self.interest)
-
-
-# --- the pieces -----------------------------------------------------------------------------
-
-
-def engagement_share(engaged_ms: int, rules: Rules) -> float:
-    """Share of a full read that ``engaged_ms`` of attention is worth (0..1, capped)."""
-    if engaged_ms <= 0:
-        return 0.0
-    seconds = engaged_ms / 1000.0
-    curve = rules.curve
-    if seconds >= curve[-1][0]:
-        return curve[-1][1]
-    i = bisect.bisect_right(_seconds(curve), seconds)
-    (s0, a0), (s1, a1) = curve[i - 1], curve[i]
-    return a0 + (a1 - a0) * (seconds - s0) / (s1 - s0)
-
-
-@functools.lru_cache(maxsize=64)
-def _seconds(curve: tuple[tuple[float, float], ...]) -> tuple[float, ...]:
-    return tuple(s for s, _ in curve)
-
-
-def decay(age: timedelta, rules: Rules) -> float:
-    """2^(-age / half-life); the future (negative age) is not worth more than now."""
-    days = age.total_seconds() / DAY
-    return 1.0 if days <= 0 else 0.5 ** (days / rules.half_life_days)
-
-
-def contribution(reading: Reading, rules: Rules) -> tuple[float, float, float, bool]:
-    """(value before decay, engagement share, signal points, is purchase evidence) of one event."""
-    signal = rules.signals.get((reading.content_kind or "", reading.content_slug or "")) if rules.signals else None
-    kind = reading.type
-    if kind == "reading":
-        if reading.engaged_ms <= 0:
-            return 0.0, 0.0, 0.0, False  # opened, never read: not interest
-        share = engagement_share(reading.engaged_ms, rules)
-    elif kind == "download":
-        share = rules.download_share
-    elif kind == "form_submit":
-        share = 0.0  # a form is a hand-raiser only when it is a signal
-    elif kind == "email_click":
-        if not reading.content_slug:
-            return 0.0, 0.0, 0.0, False  # a link to no piece of ours says nothing about a problem
-        share = rules.click_share
-    else:
-        return 0.0, 0.0, 0.0, False
-    page = reading.content_kind == "page"
-    weight = 0.0 if page else rules.stage_weights.get(reading.stage or "", 0.0)
-    points = signal.points if signal is not None else 0.0
-    # Recent purchase evidence: a real read of an evidence-stage item, or a signal marked evidence.
-    evidence = (signal is not None and signal.evidence) or (
-        kind not in ("form_submit", "email_click") and not page and share > 0 and share >= rules.evidence_min_share
-        and reading.stage in rules.evidence_stages)
-    return weight * share + points, share, points, evidence
 
 
 # --- fit --------------------------------------------------------------------------------------
@@ -190,7 +126,7 @@ def first_number(value: str) -> float | None:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(rule: FitRule) -> frozenset[str] | re.Pattern[str] | None:
-    if rule.condition in ("equals", "in"):
+    if rule.condition in ("equals", "in", "listed_in"):
         return frozenset(fold(v) for v in rule.value)
     if rule.condition == "contains":
         # whole words, so 'coo' does not match 'coordinador'
@@ -199,6 +135,12 @@ def _compiled(rule: FitRule) -> frozenset[str] | re.Pattern[str] | None:
 
 
 _fold = functools.lru_cache(maxsize=65536)(fold)  # field values repeat across contacts
+
+
+def _domains(value: str) -> list[str]:
+    """'mail.press.example.com' -> itself, 'press.example.com', 'example.com': a listed domain covers its subdomains."""
+    parts = value.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts) - 1)]
 
 
 def matches(rule: FitRule, raw: Any) -> bool:
@@ -212,7 +154,10 @@ def matches(rule: FitRule, raw: Any) -> bool:
         return n is not None and rule.value[0] <= n <= rule.value[1]
     compiled = _compiled(rule)
     if isinstance(compiled, frozenset):
-        return _fold(value) in compiled
+        folded = _fold(value)
+        if rule.condition == "listed_in" and rule.field in ("email_domain", "website", "domain"):
+            return any(d in compiled for d in _domains(folded))
+        return folded in compiled
     return compiled is not None and compiled.search(_fold(value)) is not None
 
 
@@ -224,14 +169,16 @@ def profile_fields(email: str, base: Mapping[str, Any], custom: Mapping[str, Any
 
 
 def fit(fields: Mapping[str, Any], rules: Rules) -> tuple[float, tuple[FitMatch, ...]]:
-    """Fit points and the rules that gave them; depends on the fields only."""
-    found = tuple(FitMatch(r.field, str(fields.get(r.field) or ""), r.points, r.label, r.condition)
+    """Fit points and the rules that gave them (exclusions included, their points too); fields only."""
+    found = tuple(FitMatch(r.field, str(fields.get(r.field) or ""), r.points, r.label, r.condition, r.exclude)
                   for r in rules.fit_rules if matches(r, fields.get(r.field)))
     return math.fsum(m.points for m in found), found
 
 
-def grade_for(points: float, rules: Rules) -> str:
-    """A–D from fit points; with no fit rules at all, every contact fits (A)."""
+def grade_for(points: float, rules: Rules, found: tuple[FitMatch, ...] = ()) -> str:
+    """A–D from fit points; a hard exclusion is D; with no fit rules at all, every contact fits (A)."""
+    if any(m.exclude for m in found):
+        return GRADES[-1]
     if not rules.fit_rules:
         return GRADES[0]
     for grade, minimum in rules.grade_thresholds:
@@ -250,38 +197,23 @@ def grade_rank(grade: str | None) -> int:
 def assess(readings: Iterable[Reading], fields: Mapping[str, Any] | None, rules: Rules,
            now: datetime) -> Assessment:
     """Score ``readings`` as of ``now`` (later events are ignored); grade ``fields`` (None: visitor)."""
-    best: dict[tuple[str, str], list[Any]] = {}
-    half_life = rules.half_life_days * DAY
-    for r in readings:
-        if r.occurred_at > now:
-            continue
-        base, share, points, evidence = contribution(r, rules)
-        if base <= 0:
-            continue
-        value = base * 0.5 ** ((now - r.occurred_at).total_seconds() / half_life)
-        key = (r.content_kind or "", r.content_slug or "")
-        acc = best.get(key)
-        if acc is None:
-            best[key] = [r, value, share, points, 1, r.engaged_ms, r.occurred_at, r.occurred_at if evidence else None]
-            continue
-        if value > acc[1]:
-            acc[0], acc[1], acc[2], acc[3] = r, value, share, points
-        acc[4] += 1
-        acc[5] += r.engaged_ms
-        if r.occurred_at > acc[6]:
-            acc[6] = r.occurred_at
-        if evidence and (acc[7] is None or r.occurred_at > acc[7]):
-            acc[7] = r.occurred_at
-    items = tuple(Item(k[0], k[1], a[0].stage, tuple(a[0].problems), a[1], a[2], a[3], a[4], a[5], a[6], a[0].id,
-                       a[7]) for k, a in best.items())
+    w = walk(readings, rules, now)
     if fields is None:
-        return _complete(now, items, None, None, (), rules)
-    points, found = fit(fields, rules)
-    return _complete(now, items, grade_for(points, rules), points, found, rules)
+        grade, points, found = None, None, ()
+    else:
+        points, found = fit(fields, rules)
+        grade = grade_for(points, rules, found)
+    mode, until, entered, why = w.mode, w.until, w.entered_at, w.why
+    excluded = [m.label or m.field for m in found if m.exclude]
+    if excluded:
+        # Not our buyer (a competitor, the press): whatever they read, they are not choosing us.
+        mode, until, entered, why = INFORMATION, None, None, {"excluded": excluded}
+    return _complete(now, w.items, grade, points, found, mode, w.evidence_count, until, entered, why)
 
 
 def _complete(now: datetime, items: tuple[Item, ...], grade: str | None, fit_points: float | None,
-              found: tuple[FitMatch, ...], rules: Rules) -> Assessment:
+              found: tuple[FitMatch, ...], mode: str, evidence_count: int, until: datetime | None,
+              entered_at: datetime | None, why: Mapping[str, Any]) -> Assessment:
     items = tuple(sorted(items, key=lambda i: (-i.value, i.kind, i.slug)))
     score = math.fsum(i.value for i in items)
     per_problem: dict[str, list[float]] = {}
@@ -289,26 +221,20 @@ def _complete(now: datetime, items: tuple[Item, ...], grade: str | None, fit_poi
         for problem in item.problems:
             per_problem.setdefault(problem, []).append(item.value)
     interest = tuple(sorted(((p, math.fsum(v)) for p, v in per_problem.items()), key=lambda pv: (-pv[1], pv[0])))
-    window = timedelta(days=rules.evidence_days)
-    times = sorted((i.evidence_at for i in items if i.evidence_at is not None and i.evidence_at >= now - window),
-                   reverse=True)
-    k = rules.evidence_min_readings
-    until = times[k - 1] + window if len(times) >= k else None
-    mode = PURCHASE if score >= rules.threshold and until is not None else INFORMATION
-    return Assessment(now, score, interest, mode, grade, fit_points, items, found, len(times), until)
+    if mode != PURCHASE:
+        until, entered_at = None, None
+    return Assessment(now, score, interest, mode, grade, fit_points, items, found, evidence_count, until,
+                      entered_at, dict(why))
 
 
 def lapse_time(a: Assessment, rules: Rules) -> datetime | None:
     """When a purchase-mode assessment falls back to information mode if nothing happens (None: it is not in it)."""
-    if a.mode != PURCHASE or a.evidence_until is None:
-        return None
-    days = rules.half_life_days * math.log2(a.score / rules.threshold) if a.score > 0 else 0.0
-    return min(a.as_of + timedelta(days=days), a.evidence_until)
+    return a.evidence_until if a.mode == PURCHASE else None
 
 
 def should_hand_off(state: Any, rules: Rules) -> bool:
-    """Purchase mode and a grade at least ``handoff.min_grade``: hand to sales (visitors never)."""
-    return state.mode == PURCHASE and state.grade is not None \
+    """Purchase mode, a grade at least ``handoff.min_grade`` and no hard exclusion: hand to sales (visitors never)."""
+    return state.mode == PURCHASE and state.grade is not None and not getattr(state, "excluded", ()) \
         and grade_rank(state.grade) <= grade_rank(rules.handoff_min_grade)
 
 
@@ -324,24 +250,30 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def evidence_json(a: Assessment) -> dict[str, Any]:
-    """The evidence as stored: every contributing item and fit rule, values as of ``as_of``."""
+    """The evidence as stored: every contributing item and fit rule, values as of ``as_of``, and why the mode."""
     return {
         "items": [{"kind": i.kind, "slug": i.slug, "stage": i.stage, "problems": list(i.problems),
                    "value": i.value, "share": i.share, "points": i.points, "visits": i.visits, "ms": i.engaged_ms,
                    "last": _iso(i.last_at), "event": i.event_id, "evidence": _iso(i.evidence_at)} for i in a.items],
         "fit": [{"field": m.field, "value": m.value, "points": m.points, "label": m.label,
-                 "condition": m.condition} for m in a.fit],
+                 "condition": m.condition, **({"exclude": True} if m.exclude else {})} for m in a.fit],
         "evidence_count": a.evidence_count,
+        "mode": {"mode": a.mode, "since": _iso(a.entered_at), "until": _iso(a.evidence_until), "why": dict(a.why)},
     }
 
 
 def from_stored(as_of: datetime, evidence: Mapping[str, Any], grade: str | None, fit_points: float | None,
                 rules: Rules) -> Assessment:
-    """Rebuild an assessment from its stored evidence (mode re-evaluated under ``rules``)."""
+    """Rebuild an assessment from its stored evidence (values as stored; the mode as decided then)."""
     items = tuple(Item(d["kind"], d["slug"], d.get("stage"), tuple(d.get("problems") or ()), float(d["value"]),
                        float(d.get("share", 0.0)), float(d.get("points", 0.0)), int(d.get("visits", 1)),
                        int(d.get("ms", 0)), _dt(d["last"]) or as_of, d.get("event"), _dt(d.get("evidence")))
                   for d in evidence.get("items", ()))
     found = tuple(FitMatch(d["field"], d.get("value", ""), float(d["points"]), d.get("label", ""),
-                           d.get("condition", "")) for d in evidence.get("fit", ()))
-    return _complete(as_of, items, grade, fit_points, found, rules)
+                           d.get("condition", ""), bool(d.get("exclude", False))) for d in evidence.get("fit", ()))
+    # Rows stored before modes had their own record (rules version 1) read as information mode
+    # until `cabos intent recompute` walks their trail.
+    mode = evidence.get("mode") or {}
+    return _complete(as_of, items, grade, fit_points, found, str(mode.get("mode") or INFORMATION),
+                     int(evidence.get("evidence_count", 0)), _dt(mode.get("until")), _dt(mode.get("since")),
+                     mode.get("why") or {})

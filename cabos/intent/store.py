@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from blinker import Namespace
-from sqlalchemy import Row, String, cast, insert, select, update
+from sqlalchemy import Row, String, case, cast, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ from cabos.contacts.models import Contact
 from cabos.intent.models import IntentChange, IntentState
 from cabos.intent.rules import Rules, current_rules
 from cabos.intent.scoring import (
+    DETAILED_TYPES,
     INFORMATION,
     PURCHASE,
     SCORED_TYPES,
@@ -52,9 +53,12 @@ from cabos.tracking.models import Event, Visitor
 
 intent_changed = Namespace().signal("cabos.intent.changed")
 
+# The data of hand-raisers and outcomes only (form, message, outcome kind): the other millions of
+# rows need none of it.
+_DETAIL = case((Event.type.in_(DETAILED_TYPES), cast(Event.data, String)), else_=None).label("detail")
 _COLUMNS = (Event.id, Event.type, Event.occurred_at, Event.content_kind, Event.content_slug, Event.stage,
             cast(Event.problems, String).label("problems"), Event.engaged_ms, Event.scroll_pct,
-            Event.read_to_end)
+            Event.read_to_end, _DETAIL)
 _PROFILE = (Contact.id, Contact.email, Contact.name, Contact.company, Contact.role, Contact.company_size,
             Contact.country, Contact.custom)
 
@@ -136,9 +140,21 @@ def _problems(value: Any) -> tuple[str, ...]:
 
 def to_reading(row: Row[Any]) -> Reading:
     """A row of ``_COLUMNS`` (possibly after an owner column) as a Reading."""
-    id_, type_, occurred_at, kind, slug, stage, problems, engaged_ms, scroll_pct, read_to_end = row[-10:]
+    id_, type_, occurred_at, kind, slug, stage, problems, engaged_ms, scroll_pct, read_to_end, detail = row[-11:]
     return Reading(occurred_at, kind, slug, stage, _problems(problems), engaged_ms or 0, scroll_pct or 0,
-                   bool(read_to_end), type_, id_)
+                   bool(read_to_end), type_, id_, _detail(detail))
+
+
+def _detail(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def contact_readings(session: Session, contact_id: int) -> list[Reading]:
@@ -202,6 +218,7 @@ def plan_changes(prev: _Previous, new: Assessment, rules: Rules, now: datetime) 
             changes.append(Change("mode", PURCHASE, INFORMATION, lapsed, "decay", prev.purchase.at(lapsed, rules)))
             mode = INFORMATION
     if new.mode != mode:
+        # Recorded when the system saw it (handoffs and deadlines count from then), not back-dated.
         changes.append(Change("mode", mode, new.mode, now, cause, new))
     if new.grade != prev.grade:
         changes.append(Change("grade", prev.grade, new.grade, now, cause, new))

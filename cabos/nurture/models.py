@@ -132,3 +132,32 @@ class GuideMail(Delivery, Base):
     # A confirmation link for answers waiting for proof of the address (kind "confirm").
     pending_id: Mapped[int | None] = mapped_column(ForeignKey("pending_submissions.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastRun(Base):
+    """A broadcast queued once: the first run to insert this row writes its sends, any other stops."""
+
+    __tablename__ = "broadcasts"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    recipients: Mapped[int] = mapped_column(default=0)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_by: Mapped[str] = mapped_column(String(32), default="")  # worker | cli | staff
+
+
+class BroadcastSend(Delivery, Base):
+    """One broadcast email to one contact (unique: never twice), delivered like the outbox's rows."""
+
+    __tablename__ = "broadcast_sends"
+    __table_args__ = (
+        UniqueConstraint("broadcast", "contact_id", name="uq_broadcast_sends_broadcast_contact"),
+        Index("ix_broadcast_sends_ready", "status", "next_attempt_at"),
+        Index("ix_broadcast_sends_contact", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast: Mapped[str] = mapped_column(ForeignKey("broadcasts.slug", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

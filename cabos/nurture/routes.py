@@ -20,13 +20,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from cabos.contacts.consent import withdraw
 from cabos.contacts.models import Contact, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content import current_library
 from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.nurture import doubt, handoff, pages
+from cabos.nurture import audience_pages, broadcasts, doubt, handoff, pages
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
 from cabos.nurture.models import OutboxMessage
@@ -139,6 +140,7 @@ def unsubscribe(token: str) -> Response:
     row = session.get(OutboxMessage, grant.outbox_id)
     if session.get(Suppression, email_hash(contact.email)) is None:
         suppress(session, contact, "unsubscribe", now)
+        withdraw(session, contact, "one_click" if one_click else "unsubscribe_page", now)  # kept on the record
         session.add(Event(type="consent", occurred_at=now, contact_id=contact.id, data={
             "email": "unsubscribed", "via": "one-click" if one_click else "page",
             **({"outbox": row.id, "sequence": row.sequence, "step": row.step} if row is not None else {})}))
@@ -152,6 +154,8 @@ def init_app(app: Flask) -> None:
     handoff.connect()
     doubt.init_app(app)
     pages.init_app(app)
+    audience_pages.init_app(app)
+    broadcasts.init_app(app)
     bp = Blueprint("nurture", __name__, template_folder="templates")
     bp.add_url_rule("/e/c/<token>", "click", click, methods=["GET"])
     bp.add_url_rule("/e/u/<token>", "unsubscribe", unsubscribe, methods=["GET", "POST"])

@@ -157,3 +157,27 @@ class Worker:
                 job(self.app, self.stopping.is_set)
             except Exception:
                 log.exception("worker: job %s failed", name)
+
+
+def start_in_background(app: Flask, interval: float = 5.0) -> Callable[[float], None]:
+    """`cabos serve --dev`: the worker's ticks (nurture, then every job) in a daemon thread.
+
+    No signal handlers here (the development server owns them). Returns ``stop(timeout)``, which
+    ends the loop after the current tick and waits for it.
+    """
+    worker = Worker(app, interval)
+
+    def loop() -> None:
+        while not worker.stopping.is_set():
+            with app.app_context():
+                worker._tick()
+            worker.stopping.wait(worker.interval)
+
+    thread = threading.Thread(target=loop, name="dev-worker", daemon=True)
+    thread.start()
+
+    def stop(timeout: float = 30.0) -> None:
+        worker.stopping.set()
+        thread.join(timeout)
+
+    return stop

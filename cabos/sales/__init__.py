@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from cabos.sales import account_routes, api, crm, labels, routes, webhooks
+from cabos.sales import account_routes, accounts, api, crm, labels, routes, webhooks
 from cabos.sales.crm.mapping import CrmExtension
 from cabos.sales.policyfile import PolicyExtension
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     crm.init_app(app)
     # `cabos worker` (and `cabos serve --dev`) deliver the sales outbox after each nurture tick.
     app.extensions.setdefault("cabos.worker_jobs", {})["sales-deliveries"] = webhooks.worker_job
+    app.extensions["cabos.worker_jobs"]["sales-accounts"] = accounts.worker_job
 
 
 def content_extension() -> PolicyExtension:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
+from cabos.db import session_scope, utcnow
 from cabos.intent.models import IntentState
 from cabos.sales.lifecycle import stages
 from cabos.sales.models import Account, AccountDomain, AccountMember
@@ -90,15 +91,27 @@ def account_of(session: Session, contact: Contact, now: datetime) -> Account | N
     return session.get(Account, member.account_id) if member is not None else None
 
 
-def attach_all(session: Session, now: datetime, batch: int = 1000) -> int:
-    """Give every company-address contact without an account its domain's account; return how many joined."""
-    ids = list(session.scalars(select(Contact).where(~Contact.id.in_(select(AccountMember.contact_id)))
-                               .order_by(Contact.id).limit(batch)))
+def attach_new(session: Session, now: datetime, after_id: int, batch: int = 1000) -> tuple[int, int]:
+    """Give contacts with id > ``after_id`` (and no account yet) their domain's account.
+
+    Returns (joined, the last id looked at): the worker keeps the cursor, so each contact is looked
+    at once per process, free-mail ones included (they join nothing and stay as they are).
+    """
+    contacts = list(session.scalars(select(Contact).where(Contact.id > after_id).order_by(Contact.id).limit(batch)))
     joined = 0
-    for contact in ids:
-        if account_of(session, contact, now) is not None:
+    members = set(session.scalars(select(AccountMember.contact_id).where(
+        AccountMember.contact_id.in_([c.id for c in contacts])))) if contacts else set()
+    for contact in contacts:
+        if contact.id not in members and account_of(session, contact, now) is not None:
             joined += 1
-    return joined
+    return joined, contacts[-1].id if contacts else after_id
+
+
+def worker_job(app: Any, stop: Any) -> None:
+    """The worker's job: new contacts at a company address join its account (a batch per tick)."""
+    cursor = app.extensions.setdefault("cabos.sales.accounts_cursor", {"after": 0})
+    with app.app_context(), session_scope(app) as session:
+        _joined, cursor["after"] = attach_new(session, utcnow(), cursor["after"])
 
 
 def place(session: Session, contact: Contact, account: Account, now: datetime) -> None:

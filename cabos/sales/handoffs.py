@@ -25,7 +25,7 @@ from cabos.content import current_library
 from cabos.intent import current_state
 from cabos.intent.scoring import evidence_json, profile_fields
 from cabos.intent.store import history
-from cabos.sales import alerts, notify, sla, webhooks
+from cabos.sales import accounts, alerts, notify, sla, webhooks
 from cabos.sales.lifecycle import FINAL, stage_of
 from cabos.sales.models import Handoff
 from cabos.sales.policy import policy_of
@@ -50,6 +50,7 @@ def intent_snapshot(session: Session, contact_id: int, now: datetime) -> dict[st
         "interest": [[p, round(v, 3)] for p, v in a.interest],
         "items": stored["items"], "fit": stored["fit"], "evidence_count": a.evidence_count,
         "purchase_since": switch.occurred_at.isoformat() if switch is not None else None,
+        "why": dict(a.why),  # what decided the mode; a demo request carries its form and message
     }
 
 
@@ -123,6 +124,7 @@ def create_handoff(session: Session, contact: Contact, evidence: dict[str, Any],
         if winner is None:
             raise
         return winner
+    accounts.account_of(session, contact, now)  # the account page shows everyone sales is talking to
     session.add(Event(type="handoff", occurred_at=now, contact_id=contact.id, data={
         "handoff": handoff.id, "assigned_to": handoff.assigned_to, "reason": handoff.reason,
         "grade": handoff.grade, "score": handoff.score, "top_problem": handoff.top_problem}))

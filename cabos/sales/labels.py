@@ -32,7 +32,7 @@ TOUCH = {"source": _l("Source"), "medium": _l("Medium"), "campaign": _l("Campaig
 EVENT = {"reading": _l("Read"), "form_submit": _l("Form"), "download": _l("Download"), "email_sent": _l("Email sent"),
          "email_click": _l("Email click"), "mode_change": _l("Mode"), "grade_change": _l("Grade"),
          "handoff": _l("Handed off"), "outcome": _l("Outcome"), "merge": _l("Identified"), "consent": _l("Consent"),
-         "activity": _l("Sales")}
+         "activity": _l("Sales"), "hand_raise": _l("Asked for sales")}
 STAGE = {"lead": _l("Lead"), "handed_off": _l("Handed off"), "accepted": _l("Accepted"), "customer": _l("Customer"),
          "nurture": _l("Back in nurture"), "disqualified": _l("Disqualified")}
 ACTIVITY = {"note": _l("Note"), "call": _l("Call"), "meeting": _l("Meeting"), "email": _l("Email")}

@@ -121,6 +121,8 @@ def _outcome_forms(handoff: Handoff | None) -> dict[str, Any]:
         return {}
     policy = policy_of(current_library())
     kinds = allowed(handoff)
+    if not kinds:  # closed: nothing left to record
+        return {}
     return {"kinds": kinds, "reasons": {k: policy.reasons[k] for k in kinds if k in policy.reasons},
             "currency": policy.currency}
 

@@ -11,14 +11,16 @@ from flask import Flask
 
 from cabos import config as settings
 from cabos import content, db, formats, intent, mail
+from cabos.intent import backtest_page as intent_backtest
 from cabos.intent import hooks as intent_hooks
 from cabos.content import pdf
-from cabos.site import (confirmations, errors, forms, guides, health, i18n, inputs, limits, media, previews, public,
-                        security)
+from cabos.site import (confirmations, errors, form_specs, forms, guides, health, i18n, inputs, limits, media,
+                        page_forms, previews, public, security)
 from cabos.site.sessions import SessionInterface
 from cabos.tracking import routes as tracking
 from cabos import sales, staff
 from cabos import nurture
+from cabos.nurture import audiences
 from cabos.nurture import routes as nurture_routes
 from cabos.nurture.bounces import cli as bounces_cli
 from cabos.nurture.bounces import routes as bounces_routes
@@ -40,7 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     inputs.init_app(app)  # before any blueprint: the routes' <int:…> must be bounded
     db.init_app(app)
     content_extensions = (intent.rules_extension(), nurture.content_extension(), sales.content_extension(),
-                          sales.crm_extension())
+                          sales.crm_extension(), form_specs.FormsExtension(), audiences.content_extension())
     app.extensions["cabos.content_extensions"] = content_extensions  # `cabos check` validates them too
     # How this app was made, for a command that needs a sibling app with other settings (`cabos demo`)
     # without importing the web layer from below it.
@@ -60,8 +62,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limits.init_app(app)
     guides.init_app(app)
     confirmations.init_app(app)
+    page_forms.init_app(app)
     tracking.init_app(app)
     intent_hooks.init_app(app)
+    intent_backtest.init_app(app)
     staff.init_app(app)
     sales.init_app(app)
     nurture_routes.init_app(app)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy.exc import SQLAlchemyError
 
 from cabos.contacts.download_log import email_hash
@@ -25,21 +24,13 @@ from cabos.contacts.proof import confirm
 from cabos.content import Document, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
+from cabos.site import page_forms
+from cabos.site.confirm_links import serializer as _serializer
 from cabos.site.download_links import is_token_shaped, make_token
 from cabos.tracking.visitors import current_visitor_id
 
 log = logging.getLogger("cabos.forms")
-SALT = "cabos.form-confirm"
 EXPIRED, INVALID, USED = "expired", "invalid", "used"
-
-
-@lru_cache(maxsize=8)
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=SALT)
-
-
-def make_confirm_token(secret: str, pending_id: int, email: str) -> str:
-    return _serializer(secret).dumps({"p": pending_id, "e": email_hash(email)})
 
 
 @dataclass(frozen=True)
@@ -121,6 +112,10 @@ def view() -> Response:
     except SQLAlchemyError:  # the answers are stored; scoring catches up later
         session.rollback()
         log.exception("intent update after confirming contact %s failed", contact.id)
+    if found.pending.form != "guide":
+        answer = page_forms.after_confirm(session, found.pending, contact, found.doc, now)
+        if answer is not None:
+            return answer
     return redirect(after_confirm(found.doc, contact), 303)
 
 

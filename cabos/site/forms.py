@@ -24,7 +24,8 @@ from flask_wtf import CSRFProtect, FlaskForm
 from flask_wtf.csrf import CSRFError
 from flask_wtf.form import _Auto, _is_submitted  # the "no formdata given" marker FlaskForm's own Meta tests
 from flask import request
-from wtforms import BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField
+from wtforms import (BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from cabos.contacts.capture import normalise_email, valid_email
@@ -34,6 +35,7 @@ HONEYPOT = "website"
 COMPANY_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
 TEXT_LIMITS = {"name": 200, "company": 200, "role": 200, "country": 100}
 CUSTOM_LIMIT = 200
+MESSAGE_LIMIT = 2000
 
 
 # Format characters kept: the zero-width joiner and non-joiner are part of how some scripts
@@ -122,6 +124,15 @@ def consent_text() -> str:
 
 def lead_form(doc: Document, site: Site, formdata: Any = None) -> FlaskForm:
     """A form for ``doc``: name and email always, then the guide's own fields, in its order."""
+    return build_form(doc.form_fields, site, formdata=formdata)
+
+
+def build_form(specs: tuple[FormField, ...], site: Site, *, formdata: Any = None, consent: str | None = None,
+               consent_label: str | None = None, message: str = "", message_required: bool = False) -> FlaskForm:
+    """Name, email, the marketer's fields, an optional message box and the consent box.
+
+    ``consent`` overrides site.yml's mode for this form (a newsletter requires it).
+    """
 
     class LeadForm(PublicForm):
         pass
@@ -131,12 +142,17 @@ def lead_form(doc: Document, site: Site, formdata: Any = None) -> FlaskForm:
     LeadForm.email = EmailField(_("Work email"), filters=[lambda v: normalise_email(v) if isinstance(v, str) else v],
                                 validators=[DataRequired(message=_("Please enter your email address.")),
                                             Length(max=254, message=_("This address is too long.")), _email])
-    for spec in doc.form_fields:
+    for spec in specs:
         setattr(LeadForm, f"f_{spec.name}", _field_for(spec))
-    if site.consent != "off":
-        LeadForm.consent = BooleanField(consent_text(), validators=[
-            DataRequired(message=_("Please accept to receive the guide by email."))]
-            if site.consent == "required" else [Optional()])
+    if message:
+        LeadForm.message = TextAreaField(message, filters=[lambda v: v.strip() if isinstance(v, str) else v],
+                                         validators=[*_required(message_required), _length(MESSAGE_LIMIT)])
+    mode = consent or site.consent
+    if mode != "off":
+        LeadForm.consent = BooleanField(consent_label or consent_text(), validators=[
+            DataRequired(message=_("Please accept to receive the guide by email.") if consent_label is None
+                         else _("Please tick the box to subscribe."))]
+            if mode == "required" else [Optional()])
     # Real people never see this field; bots that fill every input give themselves away.
     setattr(LeadForm, HONEYPOT, StringField(_("Leave this field empty"), validators=[Optional()]))
     LeadForm.ref = HiddenField(validators=[Optional()])
@@ -147,11 +163,12 @@ def extra_fields(form: FlaskForm, doc: Document) -> list[Field]:
     return [form[f"f_{spec.name}"] for spec in doc.form_fields]
 
 
-def submitted_values(form: FlaskForm, doc: Document) -> tuple[dict[str, str], dict[str, str]]:
-    """The guide's fields as (built-in columns, custom answers), empty answers left out."""
+def submitted_values(form: FlaskForm, doc: Document | None = None,
+                     specs: tuple[FormField, ...] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """The form's fields as (built-in columns, custom answers), empty answers left out."""
     builtin: dict[str, str] = {}
     custom: dict[str, str] = {}
-    for spec in doc.form_fields:
+    for spec in specs if specs is not None else doc.form_fields:  # type: ignore[union-attr]
         value = form[f"f_{spec.name}"].data
         if isinstance(value, str) and value.strip():
             (builtin if spec.builtin else custom)[spec.name] = value.strip()

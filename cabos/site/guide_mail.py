@@ -3,7 +3,7 @@
 A request never talks to the mail server (a slow or absent one would hold a
 gunicorn worker for MAIL_TIMEOUT): ``queue`` adds a ``GuideMail`` row in the
 transaction that stores the lead, and ``GuideMailer`` sends it later, from the
-worker's ``guide-mail`` job, `cabos mail deliver`, or the thread that
+worker's ``guide-mail`` job, `cabos mail deliver`, or the worker thread that
 `cabos serve --dev` starts. The mailer is a nurture ``Deliverer``: the same
 claims, retries with back-off, permanent failures and sends in doubt as the
 outbox (see ``cabos.nurture.outbox``). The link is signed when the email is
@@ -13,7 +13,6 @@ rendered, so it lasts DOWNLOAD_LINK_MAX_AGE from when the reader gets it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
@@ -34,7 +33,7 @@ from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.site import limits
-from cabos.site.confirmations import make_confirm_token
+from cabos.site.confirm_links import make_confirm_token
 from cabos.site.download_links import make_token
 
 log = logging.getLogger("cabos.guides")
@@ -75,7 +74,9 @@ def compose_confirm(app: Flask, library: Library, contact: Contact, pending: Pen
     token = make_confirm_token(str(app.secret_key), pending.id, contact.email)
     link = base_url + adapter.build("confirm.view", {"token": token})
     hours = max(1, round(app.config["CONFIRM_LINK_MAX_AGE"] / 3600))
-    context = {"contact": contact, "doc": doc, "link": link, "hours": hours}
+    context = {"contact": contact, "doc": doc, "link": link, "hours": hours,
+               "consent_text": (pending.answers or {}).get("consent_text") or "",
+               "answers_waiting": bool((pending.answers or {}).get("apply", True))}
     message = _message(app, library, contact, row_id, _("Please confirm: %(title)s", title=doc.title))
     message.set_content(render_template("forms/confirm_email.txt", **context))
     message.add_alternative(render_template("forms/confirm_email.html", **context), subtype="html")
@@ -165,22 +166,6 @@ def deliver_job(app: Flask, stop: Callable[[], bool]) -> None:
     counts = deliver(app, stop)
     if counts.sent or counts.failed or counts.retried or counts.unknown or counts.stuck:
         log.info("%s", summary(counts))
-
-
-def start_in_background(app: Flask, interval: float = 1.0) -> threading.Event:
-    """Deliver every ``interval`` seconds in a daemon thread (`cabos serve --dev`); set the event to stop."""
-    stopping = threading.Event()
-
-    def loop() -> None:
-        while not stopping.wait(interval):
-            try:
-                with app.app_context():
-                    deliver_job(app, stopping.is_set)
-            except Exception:  # the database restarting, say: try again next time
-                log.exception("guide mail: delivery failed; trying again in %s s", interval)
-
-    threading.Thread(target=loop, name="guide-mail", daemon=True).start()
-    return stopping
 
 
 @click.group("mail")

@@ -101,7 +101,8 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
     session = get_session()
     for attempt in (1, 2):
         try:
-            done = proof.submit(session, lead, doc, "guide", touch, visitor_id, now)
+            done = proof.submit(session, lead, doc, "guide", touch, visitor_id, now,
+                                language=current_library().site.language)
             session.commit()
             break
         except IntegrityError:
@@ -111,10 +112,10 @@ def _accept(doc: Document, form: forms.FlaskForm) -> Response:
                 raise
     # Queued after the lead is stored (the per-recipient counter is written on its own
     # connection), sent by the worker: the request never waits for the mail server.
-    if done.status == proof.PENDING and done.fresh:
-        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.CONFIRM, now, done.pending)
-    elif done.status in (proof.NEW, proof.APPLIED):
+    if done.status in (proof.NEW, proof.APPLIED):
         guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.FORM, now)
+    if done.pending is not None and done.fresh:  # answers to prove, or a consent to confirm
+        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.CONFIRM, now, done.pending)
     session.commit()
     if not done.proven:
         # Someone else's address, maybe: nothing changes until its owner clicks the emailed link.

@@ -1,12 +1,13 @@
 """What the app accepts from outside before any view sees it: ids in URLs bounded, JSON bodies
-that cannot exhaust the parser. A hostile value is a 4xx here, never a crash further in."""
+that cannot exhaust the parser, and JSON only where JSON is read. A hostile value is a 4xx here,
+never a crash further in."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
@@ -33,6 +34,19 @@ class JSONProvider(DefaultJSONProvider):
             raise ValueError("JSON nested too deeply") from exc
 
 
+# The blueprints whose views read JSON bodies (the API, beacons, mail providers' webhooks). Every
+# other POST is a form: Flask-WTF would take a JSON body as the form's data, and a JSON list or
+# string there crashes it.
+JSON_BLUEPRINTS = frozenset({"api", "tracking", "mail_webhooks"})
+
+
+def _forms_take_no_json() -> None:
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.is_json \
+            and request.blueprint not in JSON_BLUEPRINTS:
+        abort(415, "Send this form as application/x-www-form-urlencoded or multipart/form-data.")
+
+
 def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
     app.json = JSONProvider(app)
+    app.before_request(_forms_take_no_json)

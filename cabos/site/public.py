@@ -15,6 +15,7 @@ from flask_babel import format_date
 from cabos.content import Document, current_library
 from cabos.content.library import Library
 from cabos.content.model import url_words
+from cabos.site import page_forms
 from cabos.content.urls import document_url, site_url
 from cabos.tracking.tokens import token_epoch
 
@@ -91,6 +92,8 @@ def article(slug: str) -> Response:
     doc = lib.articles.get(slug)
     if doc is None:
         abort(404)
+    if page_forms.placed(doc):  # a form carries a per-visitor CSRF token: not from the shared cache
+        return page_forms.show(doc, "public/article.html", related=lib.related(doc), guide=lib.guide_for(doc))
     return serve(f"article|{slug}", lambda: render_template(
         "public/article.html", doc=doc, related=lib.related(doc), guide=lib.guide_for(doc)))
 
@@ -100,6 +103,8 @@ def page(slug: str) -> Response:
     doc = lib.pages.get(slug)
     if doc is None:
         abort(404)
+    if page_forms.placed(doc):
+        return page_forms.show(doc, "public/page.html")
     return serve(f"page|{slug}", lambda: render_template("public/page.html", doc=doc))
 
 

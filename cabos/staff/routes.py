@@ -10,6 +10,7 @@ from flask import (Blueprint, Flask, Response, current_app, has_request_context,
                    render_template, request, session, url_for)
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
+from limits.storage import MemoryStorage
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm.exc import DetachedInstanceError
 
@@ -120,7 +121,7 @@ def _context() -> dict[str, Any]:
         role = current_user.role if current_user.is_authenticated else None
     except DetachedInstanceError:  # an error page after the request's session was rolled back
         role = None
-    return {"staff_sections": sections_for(role), "logout_form": LogoutForm() if role else None}
+    return {"staff_sections": sections_for(role), "logout_form": LogoutForm(formdata=None) if role else None}
 
 
 def init_app(app: Flask) -> None:
@@ -131,7 +132,8 @@ def init_app(app: Flask) -> None:
                             **failed_only)(login)
     # Per account: growing delays that spare known devices and fresh sources (see throttle.py), never
     # a fixed limit per address, which let anyone lock the owner out.
-    app.extensions[THROTTLE] = Throttle(app, limiter.storage)
+    # With RATELIMIT_ENABLED off (the demo's simulation) Flask-Limiter has no storage: count in this process.
+    app.extensions[THROTTLE] = Throttle(app, limiter.storage if limiter.enabled else MemoryStorage())
     alerts.init_app(app)
     bp = Blueprint("staff", __name__, url_prefix="/staff")
     bp.add_url_rule("/login", "login", limited, methods=["GET", "POST"])

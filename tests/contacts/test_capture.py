@@ -69,7 +69,7 @@ def test_upsert_creates_once_then_updates_without_erasing(session: Session) -> N
     assert (again.name, again.company, again.role) == ("Ana Pérez", "Acme", "COO")
     assert again.custom == {"sector": "Retail", "team": "5"}
     assert again.first_touch["source"] == "ads" and again.latest_touch["source"] == "news"
-    assert again.consent_at == NOW and again.consent_text == "I agree"  # not withdrawn by a form without the box
+    assert again.consent_at is None  # a ticked box is consent only once confirmed (contacts.consent)
     assert again.created_at == NOW and again.updated_at == later
 
 

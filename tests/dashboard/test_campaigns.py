@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from cabos.dashboard.campaigns import channel, source_of
+from cabos.tracking.touches import channel, source_of
 from tests.dashboard.conftest import PERIOD
 
 

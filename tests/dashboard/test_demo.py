@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from cabos.dashboard.period import Period
 from cabos.intent.models import IntentChange
 from cabos.dashboard.models import Refresh
 from cabos.intent.models import IntentState
-from cabos.sales.models import Handoff, HandoffOutcome
+from cabos.nurture.models import GuideMail
+from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event, Visitor
 
@@ -71,8 +73,15 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
     assert printed is not None, result.output
     assert int(printed.group(1)) == len(won)
     assert int(printed.group(2).replace(",", "")) * 100 == sum(o.revenue_cents for o in won)
+    # Nothing old left to send: a worker started afterwards (./run.sh) sends only what happens next.
+    assert count(select(Delivery.id).where(Delivery.status == "pending")) == 0
+    assert count(select(GuideMail.id).where(GuideMail.status == "queued")) == 0
 
     assert_campaigns_match_the_events(session)
+    # Addresses keep every letter of the name, accents transliterated (not "sara.lpez@alimentacin-demo").
+    for name, email in session.execute(select(Contact.name, Contact.email)):
+        first = unicodedata.normalize("NFKD", name.split()[0].lower()).encode("ascii", "ignore").decode()
+        assert email.startswith(first + "."), (name, email)
 
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 1 and "already has contacts" in again.output
@@ -129,3 +138,10 @@ def assert_campaigns_match_the_events(session) -> None:  # type: ignore[no-untyp
                 got["revenue"] += row.revenue_cents
         assert reported == expected, which
         assert {"google", "linkedin"} <= set(reported) and not {"www.google.es", "www.linkedin.com"} & set(reported)
+
+
+def test_demo_addresses_transliterate_accents() -> None:
+    from cabos.dashboard.simulation import _address
+
+    assert _address("Sara", "López", 3, "Alimentación Norte") == "sara.lopez.3@alimentacion-demo.example"
+    assert _address("Íñigo", "Peña", 1, "Logística Ibérica") == "inigo.pena.1@logistica-demo.example"

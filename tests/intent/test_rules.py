@@ -59,7 +59,7 @@ def test_good_file_loads(make_content) -> None:
     root = make_content({**FILES, "intent.yml": GOOD})
     rules, issues = load_rules(root, load_library(root))
     assert issues == [] and isinstance(rules, Rules)
-    assert rules.max_score == 1 + 10 + 1 + 5  # intro, case, guide (learn), pricing signal
+    assert rules.max_score == 1 + 10 + 1 + 5 * 2  # intro, case, guide (learn), pricing signal visited daily (5 + 2.5 + …)
     assert [r.field for r in rules.fit_rules] == ["role", "sector"]
 
 
@@ -177,3 +177,64 @@ def test_rules_fingerprint_is_stable_and_changes_with_the_rules(make_content) ->
     assert a is not None and b is not None and c is not None
     assert a.version == b.version != c.version
     assert Path(root / "intent.yml").exists()
+
+
+# --- exclusions: lists kept as files in the content folder -------------------------------------
+
+EXCLUDING = GOOD.replace("  grades:", """\
+    - {field: email_domain, listed_in: exclusions/competitors.txt, exclude: true, label: competitor domain}
+    - {field: company, listed_in: exclusions/press.txt, points: -30, label: press}
+  grades:""")
+LISTS = {"exclusions/competitors.txt": "# vendors in our market\nrival.example\n\nother-vendor.example  # since 2026\n",
+         "exclusions/press.txt": "Logistics Weekly\nWarehouse News\n"}
+
+
+def test_exclusion_lists_load_and_match_domains_and_their_subdomains(make_content) -> None:
+    from cabos.intent.scoring import fit, grade_for
+    root = make_content({**FILES, **LISTS, "intent.yml": EXCLUDING})
+    rules, issues = load_rules(root, load_library(root))
+    assert rules is not None and issues == []
+    excluded = [r for r in rules.fit_rules if r.exclude]
+    assert [(r.value, r.source) for r in excluded] == [(("rival.example", "other-vendor.example"),
+                                                        "exclusions/competitors.txt")]
+    for domain, out in [("rival.example", True), ("sales.rival.example", True), ("notrival.example", False)]:
+        points, found = fit({"role": "operations", "sector": "Retail", "email_domain": domain}, rules)
+        assert (grade_for(points, rules, found) == "D") is out, domain
+    points, found = fit({"role": "operations", "sector": "Retail", "company": "warehouse news"}, rules)
+    assert points == 40 and [m.label for m in found][-1] == "press"
+
+
+@pytest.mark.parametrize(("lists", "intent", "expected"), [
+    ({**LISTS, "exclusions/competitors.txt": "rival.example\nnot a domain\n"}, EXCLUDING,
+     "exclusions/competitors.txt:2: error [email_domain]: 'not a domain' is not an email domain"),
+    ({"exclusions/press.txt": LISTS["exclusions/press.txt"]}, EXCLUDING,
+     "intent.yml:12: error [fit.rules[3].listed_in]: list file 'exclusions/competitors.txt' does not exist"),
+    (LISTS, EXCLUDING.replace("exclusions/press.txt", "../press.txt"),
+     "intent.yml:13: error [fit.rules[4].listed_in]: listed_in names a .txt file inside the content folder"),
+    (LISTS, EXCLUDING.replace("exclude: true,", "exclude: true, points: 10,"),
+     "intent.yml:12: error [fit.rules[3].points]: an exclusion cannot add points"),
+    (LISTS, EXCLUDING.replace("exclude: true", "exclude: yes please"),
+     "intent.yml:12: error [fit.rules[3].exclude]: exclude must be true or false"),
+    (LISTS, GOOD + "patterns:\n  focus:\n    min_share: 2\n",
+     "intent.yml:15: error [patterns.focus.min_share]: patterns.focus.min_share must be at least 0 and at most 1"),
+    (LISTS, GOOD.replace("  threshold: 12", "  threshold: 12\n  exit:\n    silence_days: 0"),
+     "intent.yml:9: error [purchase_mode.exit.silence_days]: purchase_mode.exit.silence_days must be more than 0"),
+])
+def test_list_and_pattern_mistakes_name_file_line_and_key(make_content, lists, intent: str, expected: str) -> None:
+    root = make_content({**FILES, **lists, "intent.yml": intent})
+    rules, issues = load_rules(root, load_library(root))
+    found = [str(i) for i in issues]
+    assert rules is None and any(i.startswith(expected) for i in found), found
+
+
+def test_a_broken_list_file_keeps_the_last_valid_rules_and_cabos_check_names_it(make_content, app_factory) -> None:
+    root = make_content({**FILES, **LISTS, "intent.yml": EXCLUDING})
+    loader = LibraryLoader(root, (RulesExtension(),))
+    good = rules_of(loader.load())
+    (root / "exclusions" / "competitors.txt").write_text("rival.example\nrival example\n")
+    library = loader.load()
+    assert rules_of(library) == good
+    assert "exclusions/competitors.txt:2: error [email_domain]: 'rival example' is not an email domain" in \
+        "\n".join(str(i) for i in library.issues)
+    result = CabosRunner(app_factory(root)).invoke(args=["check"])
+    assert result.exit_code == 1 and "exclusions/competitors.txt:2: error" in result.output

@@ -48,13 +48,17 @@ def test_learn_stage_reader_stays_in_information_mode_however_much_they_read(jou
 
 
 def test_compare_and_decide_reading_plus_pricing_switches_to_purchase_mode(journey, demo_rules) -> None:
+    no_path = replace(demo_rules, patterns=replace(demo_rules.patterns, path_discount=0.0))
     journey.read(LEARN[0], days_ago=9)
     journey.read(COMPARE, days_ago=5, seconds=200)
     journey.read(DECIDE[0], days_ago=2)
-    before = assess(journey.readings, HEAD_OF_OPS, demo_rules, NOW)
+    before = assess(journey.readings, HEAD_OF_OPS, no_path, NOW)
     assert before.mode == INFORMATION and before.score < demo_rules.threshold
+    # learn → compare → decide on one problem over three days is the buying path: a lower threshold.
+    with_path = assess(journey.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert with_path.mode == PURCHASE and with_path.why["path"]["stages"] == ["learn", "compare", "decide"]
     journey.visit("precios", days_ago=1)
-    after = assess(journey.readings, HEAD_OF_OPS, demo_rules, NOW)
+    after = assess(journey.readings, HEAD_OF_OPS, no_path, NOW)
     assert after.mode == PURCHASE
     assert after.score >= demo_rules.threshold and after.evidence_count == 1
     assert after.interest[0][0] == "inventario-descuadrado"

@@ -235,12 +235,12 @@ def test_sent_back_by_sales_resumes_where_they_left(app: Flask, session) -> None
     session.commit()
     first, second = enrolments(session)
     assert (first.status, second.status, second.round, second.next_step) == ("exited", "active", 2, "next")
-    # Still in purchase mode from before: they are nurtured again, not handed straight back.
+    # Sent back ends purchase mode (intent's exit on an outcome): they are nurtured again from 'next'
+    # (the step for information mode), not handed straight back.
     report = tick(app, now=later(days=3))
-    # ('next' is for information mode)
-    assert report.schedule.handoffs == 0 and report.schedule.skipped == {"condition": 1}
+    assert report.schedule.handoffs == 0 and report.schedule.skipped == {} and report.sends.sent == 1
     assert tick(app, now=later(days=10)).sends.sent == 1
-    assert [(r.step, r.round) for r in rows(session, status="sent")] == [("welcome", 1), ("case", 2)]
+    assert [(r.step, r.round) for r in rows(session, status="sent")] == [("welcome", 1), ("next", 2), ("case", 2)]
 
 
 def test_a_tick_reads_due_enrolments_through_the_index(db, session) -> None:  # type: ignore[no-untyped-def]

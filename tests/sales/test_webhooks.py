@@ -169,7 +169,8 @@ def test_outcomes_send_a_webhook_too(app: Flask, db, journey, receiver: Receiver
     assert last["valid"] and last["event"] == "handoff.outcome"
     assert last["body"]["outcome"]["kind"] == "won" and last["body"]["outcome"]["revenue_cents"] == 500_000
     assert last["body"]["handoff"]["status"] == "won"
-    assert last["body"]["trail"][0]["type"] == "outcome"
+    # Newest first: the outcome, and the end of purchase mode it caused (intent exits on a closing outcome).
+    assert [e["type"] for e in last["body"]["trail"][:2]] == ["mode_change", "outcome"]
 
 
 def test_verify_refuses_tampering_and_old_signatures() -> None:

@@ -91,3 +91,11 @@ def test_openapi_documents_name_the_configured_site_not_the_host_header(client: 
         doc = client.get(path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}).get_json()
         assert doc["servers"] and all(s["url"].startswith("http://localhost") for s in doc["servers"])
         assert "evil" not in str(doc)
+
+
+def test_a_json_body_sent_to_a_form_is_a_4xx(staff_client) -> None:  # type: ignore[no-untyped-def]
+    client = staff_client("admin")
+    for path in ("/staff/nurture/in-doubt/1", "/staff/logout", "/staff/login"):
+        for body in ("[1, 2]", '"x"', "3"):
+            response = client.post(path, data=body, content_type="application/json")
+            assert response.status_code == 415, (path, body, response.status_code)

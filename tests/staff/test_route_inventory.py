@@ -56,6 +56,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
     "previews.content": frozenset({"admin", "marketer"}),
     "nurture_pages.index": frozenset({"admin", "marketer"}),
+    "audiences.index": frozenset({"admin", "marketer"}),
     "nurture_pages.preview": frozenset({"admin", "marketer"}),
     "nurture_pages.preview_html": frozenset({"admin", "marketer"}),
     "nurture_pages.test_send": frozenset({"admin", "marketer"}),

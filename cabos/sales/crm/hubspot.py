@@ -9,11 +9,13 @@ References (developers.hubspot.com/docs/api-reference): objects
 ``POST /crm/v3/objects/contacts/gdpr-delete``. Default association type ids:
 deal→contact 3, deal→company 5, note→contact 202, note→company 190, note→deal 214.
 Limits: 100 requests per 10 s for a private app, search 5 per second: requests
-are spaced 0.2 s and a 429 is waited out.
+are spaced 0.2 s and a 429 is waited out. Search lags creation by a few seconds: a
+contact created meanwhile answers 409 "Existing ID", which is used.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -103,13 +105,23 @@ class HubSpot(Connector):
             body["associations"] = associations
         return str(self.http.call("POST", f"/crm/v3/objects/{kind}", body=body)["id"])
 
+    def _new_contact(self, push: Push) -> str:
+        """Create the contact; if search had not indexed it yet, HubSpot answers 409 with its id, which is used."""
+        try:
+            return self._create("contacts", {"email": push.email, "firstname": push.first_name,
+                                             "lastname": push.last_name, "company": push.company,
+                                             **push.contact_fields})
+        except CrmError as exc:
+            existing = re.search(r"Existing ID: (\d+)", str(exc)) if exc.status == 409 else None
+            if existing is None:
+                raise
+            return existing[1]
+
     def push(self, push: Push, ids: Ids) -> None:
         pipeline = self.pipeline()
         stage = self.stage(pipeline)
         if ids.person is None:
-            ids.person = self._find("contacts", "email", push.email) or self._create("contacts", {
-                "email": push.email, "firstname": push.first_name, "lastname": push.last_name,
-                "company": push.company, **push.contact_fields})
+            ids.person = self._find("contacts", "email", push.email) or self._new_contact(push)
         if ids.company is None and (push.domain or push.company):
             ids.company = ((self._find("companies", "domain", push.domain) if push.domain else None)
                            or (self._find("companies", "name", push.company) if push.company else None)

@@ -1,8 +1,11 @@
-"""Salesforce: OAuth 2.0 client credentials, REST API sObjects and SOQL queries.
+"""Salesforce: OAuth 2.0 client credentials or JWT bearer, REST API sObjects and SOQL queries.
 
 References (developer.salesforce.com): the token from
-``POST {My Domain}/services/oauth2/token`` with ``grant_type=client_credentials``
-(answers ``access_token`` and ``instance_url``); ``GET /services/data/vXX.X/query?q=SOQL``
+``POST {My Domain}/services/oauth2/token`` with ``grant_type=client_credentials`` (consumer key
+and secret), or with ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and an
+``assertion``: a JWT signed RS256 with the app's certificate key, claims ``iss`` (consumer key),
+``sub`` (the integration user's username), ``aud`` (login.salesforce.com, test.salesforce.com for
+a sandbox) and ``exp`` (at most 3 minutes ahead). Both answer ``access_token`` and ``instance_url``; ``GET /services/data/vXX.X/query?q=SOQL``
 (paged by ``nextRecordsUrl`` until ``done``); ``POST /services/data/vXX.X/sobjects/{Contact,Lead,
 Account,Opportunity,OpportunityContactRole,Task}`` (answers ``{"id", "success", "errors"}``);
 ``GET …/sobjects/{type}/describe`` (fields and picklist values); ``DELETE …/sobjects/{type}/{id}``.
@@ -13,10 +16,16 @@ the org's daily API allocation is spent: cabos waits an hour.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cabos.sales.crm.base import Connector, CrmError, DealChange, Http, Ids, Push, cents, default_kind
 
@@ -42,6 +51,10 @@ def _describe(status: int, body: Any) -> tuple[str, str]:
     return default_kind(status), words
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def soql(value: str) -> str:
     """A SOQL string literal (backslash and quote escaped)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -51,6 +64,12 @@ class Salesforce(Connector):
     name = "salesforce"
     label = "Salesforce"
     settings = ("CRM_SALESFORCE_URL", "CRM_SALESFORCE_CLIENT_ID", "CRM_SALESFORCE_CLIENT_SECRET")
+
+    def missing(self) -> list[str]:
+        if self.config.get("CRM_SALESFORCE_PRIVATE_KEY_FILE"):  # JWT bearer: a key and a user instead of a secret
+            return [s for s in ("CRM_SALESFORCE_URL", "CRM_SALESFORCE_CLIENT_ID", "CRM_SALESFORCE_USERNAME")
+                    if not self.config.get(s)]
+        return super().missing()
     min_interval = 0.05
 
     _tokens: ClassVar[dict[str, tuple[str, str]]] = {}  # (login URL, client id) -> (token, instance URL)
@@ -69,19 +88,46 @@ class Salesforce(Connector):
         with self._lock:
             if not fresh and self.key in self._tokens:
                 return self._tokens[self.key]
-        answer = self.http.raw("POST", f"{self.login}/services/oauth2/token", form={
-            "grant_type": "client_credentials", "client_id": str(self.config.get("CRM_SALESFORCE_CLIENT_ID")),
-            "client_secret": str(self.config.get("CRM_SALESFORCE_CLIENT_SECRET"))})
+        if self.config.get("CRM_SALESFORCE_PRIVATE_KEY_FILE"):
+            form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": self._assertion()}
+        else:
+            form = {"grant_type": "client_credentials", "client_id": str(self.config.get("CRM_SALESFORCE_CLIENT_ID")),
+                    "client_secret": str(self.config.get("CRM_SALESFORCE_CLIENT_SECRET"))}
+        answer = self.http.raw("POST", f"{self.login}/services/oauth2/token", form=form)
         if answer.status != 200 or not isinstance(answer.body, dict) or "access_token" not in answer.body:
             kind, words = _describe(answer.status, answer.body)
             raise CrmError("auth" if kind != "temporary" else kind, words, answer.status,
-                           fix="check CABOS_CRM_SALESFORCE_URL (your My Domain), the consumer key and secret, and "
-                               "that the app has the client credentials flow on with a Run As user (docs/crm.md); "
-                               "then run `cabos crm test`")
+                           fix="check CABOS_CRM_SALESFORCE_URL (your My Domain), the consumer key and secret (or "
+                               "for the JWT bearer flow the key file, the certificate uploaded to the app and the "
+                               "user pre-authorised), and the app's OAuth settings (docs/crm.md); then run "
+                               "`cabos crm test`")
         token = (str(answer.body["access_token"]), str(answer.body.get("instance_url") or self.login).rstrip("/"))
         with self._lock:
             self._tokens[self.key] = token
         return token
+
+    def audience(self) -> str:
+        return "https://test.salesforce.com" if ".sandbox.my.salesforce.com" in self.login \
+            else "https://login.salesforce.com"
+
+    def _assertion(self) -> str:
+        """The JWT bearer assertion: RS256 over header.claims with the app's private key."""
+        path = str(self.config.get("CRM_SALESFORCE_PRIVATE_KEY_FILE"))
+        try:
+            with open(path, "rb") as fh:
+                key = serialization.load_pem_private_key(fh.read(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CrmError("auth", f"cannot read the Salesforce private key {path} ({type(exc).__name__}: {exc})",
+                           fix="CABOS_CRM_SALESFORCE_PRIVATE_KEY_FILE must name an unencrypted PEM RSA key") from exc
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise CrmError("auth", f"the Salesforce private key {path} is not an RSA key",
+                           fix="the JWT bearer flow signs with RS256: use the RSA key of the app's certificate")
+        claims = {"iss": str(self.config.get("CRM_SALESFORCE_CLIENT_ID")),
+                  "sub": str(self.config.get("CRM_SALESFORCE_USERNAME") or ""), "aud": self.audience(),
+                  "exp": int(time.time()) + 180}
+        signing = f"{_b64(json.dumps({'alg': 'RS256'}).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing}.{_b64(signature)}"
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token()[0]}"}
@@ -198,8 +244,8 @@ class Salesforce(Connector):
     def check(self) -> list[str]:
         if self.missing():
             return [f"{', '.join('CABOS_' + s for s in self.missing())} not set: create an external client app with "
-                    "the client credentials flow (docs/crm.md) and put your My Domain URL, consumer key and secret "
-                    "there."]
+                    "the client credentials flow (or the JWT bearer flow) as docs/crm.md says, and put your My "
+                    "Domain URL, the consumer key and the secret (or the key file and the username) there."]
         try:
             opportunity = self.call("GET", f"{API}/sobjects/Opportunity/describe") or {}
         except CrmError as exc:

@@ -14,10 +14,12 @@ gets this answer), ``config`` (the settings that point cabos here).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -153,6 +155,7 @@ class FakeHubSpot(FakeCrm):
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in HUBSPOT_PROPERTIES}
         self.assoc: set[tuple[str, str, str, str, int]] = set()
         self.token = HUBSPOT_TOKEN
+        self.not_indexed: set[str] = set()  # records search does not find yet (HubSpot indexes with a lag)
 
     def config(self, token: str | None = None) -> dict[str, Any]:
         return {"CRM_HUBSPOT_URL": self.url, "CRM_HUBSPOT_TOKEN": token or self.token}
@@ -225,7 +228,7 @@ class FakeHubSpot(FakeCrm):
         return next((k for k, objs in self.objects.items() if oid in objs), "?")
 
     def _search(self, kind: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        rows = list(self.objects[kind].values())
+        rows = [o for o in self.objects[kind].values() if o["id"] not in self.not_indexed]
         for group in body.get("filterGroups") or []:
             for f in group["filters"]:
                 value, op, name = str(f["value"]), f["operator"], f["propertyName"]
@@ -454,6 +457,32 @@ class FakeSalesforce(FakeCrm):
         return {"CRM_SALESFORCE_URL": self.url, "CRM_SALESFORCE_CLIENT_ID": self.client[0],
                 "CRM_SALESFORCE_CLIENT_SECRET": token or self.client[1]}
 
+    jwt_key: Any = None  # the certificate's public key, for the JWT bearer flow
+    jwt_user = "integration@acme.example"
+
+    def _jwt_problem(self, assertion: str) -> str:
+        """What Salesforce would say about this assertion (empty: valid)."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            head, body, sig = assertion.split(".")
+            pad = lambda part: base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))  # noqa: E731
+            if json.loads(pad(head)).get("alg") != "RS256":
+                return "invalid assertion"
+            self.jwt_key.verify(pad(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            claims = json.loads(pad(body))
+        except (ValueError, InvalidSignature, AttributeError):
+            return "invalid assertion"
+        if claims.get("iss") != self.client[0]:
+            return "invalid client credentials"
+        if claims.get("aud") != "https://login.salesforce.com" or not time.time() < claims.get("exp", 0) <= time.time() + 300:
+            return "invalid assertion"
+        if claims.get("sub") != self.jwt_user:
+            return "user hasn't approved this consumer"
+        return ""
+
     def expire_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()
@@ -465,9 +494,13 @@ class FakeSalesforce(FakeCrm):
     def route(self, r: Request) -> tuple[int, Any, dict[str, str]]:
         if r.path == "/services/oauth2/token" and r.method == "POST":
             form = r.body or {}
-            if form.get("grant_type") != "client_credentials":
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                problem = self._jwt_problem(form.get("assertion", ""))
+                if problem:
+                    return 400, {"error": "invalid_grant", "error_description": problem}, {}
+            elif form.get("grant_type") != "client_credentials":
                 return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, {}
-            if (form.get("client_id"), form.get("client_secret")) != self.client:
+            elif (form.get("client_id"), form.get("client_secret")) != self.client:
                 return 400, {"error": "invalid_client", "error_description": "invalid client credentials"}, {}
             token = f"00Dtest!{next(self.ids)}"
             self.tokens.add(token)

@@ -93,3 +93,32 @@ def test_crm_sync_since_backfills_handoffs_made_before_the_crm_was_named(
     assert len(fake.records("deal")) == 1
     result = runner.invoke(args=["crm", "sync", "--since", "2026-01-01"])
     assert "queued 0 handoff(s)" in result.output and len(fake.records("deal")) == 1
+
+
+@pytest.mark.parametrize("crm_name", ["salesforce"])
+def test_salesforce_signs_in_with_the_jwt_bearer_flow(app: Flask, journey, fake, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "salesforce.key"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    fake.jwt_key = key.public_key()
+    app.config.update(CRM_SALESFORCE_CLIENT_SECRET=None, CRM_SALESFORCE_PRIVATE_KEY_FILE=str(pem),
+                      CRM_SALESFORCE_USERNAME="someone.else@acme.example")
+    result = runner.invoke(args=["crm", "test"])
+    assert result.exit_code == 1 and "user hasn't approved this consumer" in result.output
+    app.config["CRM_SALESFORCE_USERNAME"] = fake.jwt_user
+    assert sync.deliver_due(app)["delivered"] == 1
+    assert len(fake.records("deal")) == 1 and fake.token_grants == 1
+
+
+@pytest.mark.parametrize("crm_name", ["hubspot"])
+def test_hubspot_contact_not_yet_in_search_is_used_through_its_409(app: Flask, journey, fake) -> None:  # type: ignore[no-untyped-def]
+    with fake.lock:
+        status, made, _ = fake._create("contacts", {"properties": {"email": "marta@almacenes-ruiz.es"}})
+    fake.not_indexed.add(made["id"])
+    assert sync.deliver_due(app)["delivered"] == 1
+    assert [p["id"] for p in fake.records("person")] == [made["id"]]
+    assert fake.records("deal")[0]["person"] == made["id"]

@@ -1,0 +1,303 @@
+"""The walk through a person's trail, in time order: what each piece is worth, and when the mode changed.
+
+Purchase mode has separate entry and exit conditions (hysteresis):
+
+* **Entry**, checked at each event: enough recent purchase evidence
+  (``purchase_mode.recent``), the score at the threshold (lowered by a buying
+  path), and reading patterns that look like choosing, not researching
+  (``patterns``: focus and pace). A demo or contact-sales request (an event
+  ``hand_raise``) enters at once, whatever the rest.
+* **Exit**: ``exit.silence_days`` without hand-raiser activity (decide-stage
+  reading, a signal visit, a request), or a sales outcome that closes the
+  handoff (sent back, disqualified, won, lost). After an outcome, only new
+  evidence enters again.
+
+So the mode at ``now`` depends on the order of events, not only on sums: a
+buyer who read case studies three weeks ago and went back to pricing is still
+choosing; the score may have decayed below the threshold meanwhile. The walk
+keeps one running sum (every value normalised to the first event's time, so
+decay is one multiplication), which makes it linear in the number of events.
+
+What the walk leaves behind is computable on read: the mode holds ``until`` a
+moment (the last hand-raiser activity plus the silence), after which it is
+information mode with no event needed (``Assessment.at``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cabos.intent.contributions import DAY, INFORMATION, PURCHASE, Reading, contribution, skimmed
+from cabos.intent.patterns import Seen, focus, path, scanning
+from cabos.intent.rules import Rules
+
+CLOSING_OUTCOMES = ("sent_back", "disqualified", "won", "lost")
+_REBASE = 256.0  # normalised values grow as 2^(elapsed / half-life): start again from a later time before overflow
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One piece of content's contribution: its best reading, as worth at the assessment's time."""
+
+    kind: str
+    slug: str
+    stage: str | None
+    problems: tuple[str, ...]
+    value: float
+    share: float  # engagement share of the best reading
+    points: float  # signal points included in value (before decay)
+    visits: int  # readings of this item that counted
+    engaged_ms: int  # over all those readings
+    last_at: datetime
+    event_id: int | None  # the best reading: the one that counts
+    evidence_at: datetime | None  # latest reading that is purchase evidence
+
+
+@dataclass(slots=True)
+class _Acc:
+    reading: Reading
+    norm: float  # best reading's value without signal points, normalised
+    share: float
+    points: float
+    visits: int
+    ms: int
+    last_at: datetime
+    evidence_at: datetime | None
+    # Signal points, with diminishing returns: the latest day's visit counts its points in full, the
+    # day before × repeat_share, the one before × repeat_share², … (normalised). Adding a visit never
+    # lowers the sum, whenever it happened.
+    today: float = 0.0
+    before: float = 0.0
+    day: Any = None
+    base: float = 0.0  # the best reading's value without points, before decay (exact values at the end)
+    visits_by_day: list[datetime] = field(default_factory=list)  # signal: latest visit of each day
+
+    @property
+    def bonus(self) -> float:
+        return self.today + self.before
+
+
+@dataclass
+class Walk:
+    """The trail walked up to ``now``."""
+
+    items: tuple[Item, ...] = ()
+    mode: str = INFORMATION
+    entered_at: datetime | None = None
+    until: datetime | None = None  # purchase mode holds until then if nothing happens
+    why: dict[str, Any] = field(default_factory=dict)
+    evidence_count: int = 0
+    episodes: list[tuple[datetime, datetime | None, str]] = field(default_factory=list)  # (in, out, why out)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+class _Walker:
+    def __init__(self, rules: Rules, t0: datetime) -> None:
+        self.rules = rules
+        self.t0 = t0
+        self.half_life = rules.half_life_days * DAY
+        self.acc: dict[tuple[str, str], _Acc] = {}
+        self.total = 0.0
+        self.seen: list[Seen] = []
+        self.seen_at: list[datetime] = []  # the times of ``seen``, for the recent window
+        self.judge_at: datetime | None = None  # the last moment the sums said buyer and the evidence did not
+        self.walk = Walk()
+        self.blocked_after: datetime | None = None
+        self.last_keep: datetime | None = None
+        self.silence = timedelta(days=rules.exit.silence_days)
+        self.window = timedelta(days=rules.evidence_days)
+
+    # -- values --------------------------------------------------------------------------------
+
+    def _growth(self, t: datetime) -> float:
+        exponent = (t - self.t0).total_seconds() / self.half_life
+        if exponent > _REBASE:
+            shrink = 0.5 ** exponent
+            for a in self.acc.values():
+                a.norm *= shrink
+                a.today *= shrink
+                a.before *= shrink
+            self.total *= shrink
+            self.t0 = t
+            exponent = 0.0
+        return 2.0 ** exponent
+
+    def score_at(self, t: datetime) -> float:
+        return self.total * 0.5 ** ((t - self.t0).total_seconds() / self.half_life)
+
+    def add(self, r: Reading, base: float, share: float, points: float, evidence: bool) -> None:
+        t = r.occurred_at
+        growth = self._growth(t)
+        norm = (base - points) * growth
+        key = (r.content_kind or "", r.content_slug or "")
+        a = self.acc.get(key)
+        if a is None:
+            a = self.acc[key] = _Acc(r, norm, share, points, 0, 0, t, None, base=base - points)
+            self.total += norm
+        elif norm >= a.norm:  # as good now as the best so far: the later one counts (a page: the latest visit)
+            self.total += norm - a.norm
+            a.reading, a.norm, a.share, a.base = r, norm, share, base - points
+        if points > 0:
+            old = a.bonus
+            day = t.date()
+            if a.day is not None and day != a.day:
+                a.before = a.today + self.rules.exit.repeat_share * a.before
+                a.visits_by_day.append(t)
+            elif a.visits_by_day:
+                a.visits_by_day[-1] = t
+            else:
+                a.visits_by_day.append(t)
+            a.day, a.today, a.points = day, points * growth, points
+            self.total += a.bonus - old
+        a.visits += 1
+        a.ms += r.engaged_ms
+        a.last_at = max(a.last_at, t)
+        if evidence and (a.evidence_at is None or t > a.evidence_at):
+            a.evidence_at = t
+
+    # -- mode --------------------------------------------------------------------------------
+
+    def evidence_times(self, t: datetime) -> list[datetime]:
+        since = t - self.window
+        after = self.blocked_after
+        return [a.evidence_at for a in self.acc.values() if a.evidence_at is not None and a.evidence_at >= since
+                and (after is None or a.evidence_at > after)]
+
+    def top_problem(self) -> str | None:
+        per: dict[str, float] = {}
+        for a in self.acc.values():
+            for p in a.reading.problems:
+                per[p] = per.get(p, 0.0) + a.norm + a.bonus
+        return max(per, key=lambda p: (per[p], p)) if per else None
+
+    def enter(self, t: datetime, why: dict[str, Any]) -> None:
+        w = self.walk
+        w.mode, w.entered_at, w.why = PURCHASE, t, why
+        w.until = (self.last_keep or t) + self.silence
+        w.episodes.append((t, None, ""))
+
+    def leave(self, t: datetime, why: dict[str, Any]) -> None:
+        w = self.walk
+        start, _, _ = w.episodes[-1]
+        w.episodes[-1] = (start, t, str(why.get("exit")))
+        w.mode, w.until, w.why = INFORMATION, None, why
+
+    def check_entry(self, t: datetime) -> None:
+        rules = self.rules
+        score = self.score_at(t)
+        threshold = rules.threshold
+        if score < threshold * (1.0 - rules.patterns.path_discount):
+            return  # not even a buying path would reach it: nothing more to look at
+        times = self.evidence_times(t)
+        if len(times) < rules.evidence_min_readings:
+            self.judge_at = t  # no entry possible; the patterns are judged once, at the end, for the words
+            return
+        problem = self.top_problem()
+        buying_path = path(self.seen, problem, rules) if problem else None
+        if buying_path is not None:
+            threshold *= 1.0 - rules.patterns.path_discount
+        if score < threshold:
+            return
+        verdict = self.verdict(t)
+        if verdict is not None:
+            self.walk.why = {**verdict, "at": _iso(t)}  # the sums say buyer; the reading says research
+            return
+        self.judge_at = None
+        self.enter(t, {"entry": "reading", "score": round(score, 3), "threshold": round(threshold, 3),
+                       "evidence": len(times), "path": buying_path, "problem": problem})
+
+    def verdict(self, t: datetime) -> dict[str, Any] | None:
+        since = t - timedelta(days=self.rules.patterns.focus_days)
+        recent = self.seen[bisect.bisect_left(self.seen_at, since):bisect.bisect_right(self.seen_at, t)]
+        found = focus(recent, self.rules) or scanning(recent, self.rules)
+        if found is None or not any(s.stage in self.rules.evidence_stages for s in recent):
+            return None  # nothing at the decide stage to judge: the evidence rule says why
+        return found
+
+    def step(self, r: Reading) -> None:
+        t = r.occurred_at
+        w = self.walk
+        if w.mode == PURCHASE and w.until is not None and w.until <= t:
+            self.leave(w.until, {"exit": "silence", "at": _iso(w.until)})
+        if r.type == "outcome":
+            kind = (r.detail or {}).get("outcome")
+            if kind in CLOSING_OUTCOMES:
+                self.blocked_after = t
+                why = {"exit": "outcome", "outcome": kind, "reason": (r.detail or {}).get("reason"), "at": _iso(t)}
+                if w.mode == PURCHASE:
+                    self.leave(t, why)
+                else:
+                    w.why = why
+            return
+        if r.type == "hand_raise":
+            d = r.detail or {}
+            form = str(d.get("form") or "hand_raise")[:200]
+            points = self.rules.exit.hand_raise_points
+            self.add(Reading(t, "form", form, None, (), 0, 0, False, "hand_raise", r.id), points, 0.0, points, True)
+            self.last_keep = t
+            request = {"entry": "hand_raise", "form": form, "kind": str(d.get("kind") or "")[:40],
+                       "message": str(d.get("message") or "")[:2000], "at": _iso(t)}
+            if w.mode == PURCHASE:
+                w.until = t + self.silence
+                w.why = {**w.why, "request": request}
+            else:
+                self.blocked_after = None  # asking is new evidence, whatever sales said before
+                self.enter(t, request)
+            return
+        base, share, points, evidence = contribution(r, self.rules)
+        if base <= 0:
+            return
+        self.add(r, base, share, points, evidence)
+        if r.content_kind != "page" and r.problems and r.type == "reading":
+            self.seen.append(Seen(t, (r.content_kind or "", r.content_slug or ""), r.stage, r.problems, base,
+                                  r.engaged_ms, skimmed(r, self.rules)))
+            self.seen_at.append(t)
+        if evidence or points > 0:
+            self.last_keep = t
+            if w.mode == PURCHASE:
+                w.until = t + self.silence
+        if w.mode == INFORMATION:
+            self.check_entry(t)
+
+    def finish(self, now: datetime) -> Walk:
+        w = self.walk
+        if w.mode == PURCHASE and w.until is not None and w.until <= now:
+            self.leave(w.until, {"exit": "silence", "at": _iso(w.until)})
+        if w.mode == INFORMATION and self.judge_at is not None and "exit" not in w.why:
+            verdict = self.verdict(self.judge_at)
+            if verdict is not None:
+                w.why = {**verdict, "at": _iso(self.judge_at)}
+        # Item values computed afresh at ``now`` from the readings that count, not from the running sum:
+        # exact, and the same whatever the first event was.
+        w.items = tuple(Item(k[0], k[1], a.reading.stage, tuple(a.reading.problems), self._value(a, now),
+                             a.share, a.points, a.visits, a.ms, a.last_at, a.reading.id, a.evidence_at)
+                        for k, a in self.acc.items())
+        w.evidence_count = len(self.evidence_times(now))
+        return w
+
+
+    def _value(self, a: _Acc, now: datetime) -> float:
+        h = self.half_life
+        value = a.base * 0.5 ** ((now - a.reading.occurred_at).total_seconds() / h) if a.base > 0 else 0.0
+        r = self.rules.exit.repeat_share
+        for k, t in enumerate(reversed(a.visits_by_day)):
+            value += a.points * r ** k * 0.5 ** ((now - t).total_seconds() / h)
+        return value
+
+
+def walk(readings: Iterable[Reading], rules: Rules, now: datetime) -> Walk:
+    """Walk the trail up to ``now`` (later events are ignored): items as worth at ``now``, mode and episodes."""
+    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    if not events:
+        return Walk()
+    walker = _Walker(rules, events[0].occurred_at)
+    for r in events:
+        walker.step(r)
+    return walker.finish(now)
