@@ -76,6 +76,8 @@ NOT_PERSONAL: dict[str, str] = {
                   "`queued_at` and `queued_by` (worker, cli); who they were is in broadcast_sends",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
+    "staff_alerts": "emails to a staff account about its own sign-ins (throttled attempts): `id`, `user_id` (a staff "
+                    "user), `kind`, `created_at`, `sent_at`, `failures`; nothing about contacts",
     "staff_users": "our staff's accounts, not contacts (managed by the cabos users commands): `id`, `email`, "
                    "`name`, `role`, `password_hash` (argon2id), `active`, `session_version`, `created_at`, "
                    "`last_login_at`, `booking_url` (their meeting page, offered to contacts)",

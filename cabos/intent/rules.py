@@ -27,8 +27,10 @@ GRADES = ("A", "B", "C", "D")  # best first; D is everyone below C
 MODES = ("information", "purchase")
 CONTENT_KINDS = ("article", "guide", "page")
 CONDITIONS = ("equals", "in", "contains", "between", "present", "listed_in")
-# Contact columns a fit rule may look at, plus the domain of the address.
-DERIVED_FIELDS = ("email_domain",)
+# Contact columns a fit rule may look at, plus the domain of the address, plus the fields other parts
+# provide through ``store.FIELD_SOURCES`` (sales: how many people of the contact's account there are
+# and how many of them read in the last seven days).
+DERIVED_FIELDS = ("email_domain", "account_people", "account_readers_week")
 _NOT_PROFILE = {"id", "custom", "consent_at", "consent_text", "first_touch", "latest_touch",
                 "created_at", "updated_at"}
 
@@ -71,6 +73,7 @@ class Patterns:
     scan_min_reads: int = 5  # a visit with this many readings …
     scan_share: float = 0.5  # … this share of them skimmed, is scanning
     visit_gap_minutes: float = 30.0  # a pause this long starts a new visit
+    scan_days: float = 7.0  # a scanning visit this recent still says research
     path_min_days: int = 2  # learn/compare then decide on one problem, on this many different days …
     path_discount: float = 0.2  # … lowers the threshold by this share
 

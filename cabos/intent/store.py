@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from blinker import Namespace
+from flask import current_app, has_app_context
 from sqlalchemy import Row, String, case, cast, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -170,6 +171,23 @@ def visitor_readings(session: Session, visitor_id: str) -> list[Reading]:
     return [to_reading(r) for r in session.execute(query)]
 
 
+# Other parts add fields the fit rules can read, computed from what they own (sales: the contact's
+# account): ``app.extensions[FIELD_SOURCES][name] = source``, ``source(session, contact_ids, now)``
+# → ``{contact_id: {field: value}}``. Their names are in ``rules.DERIVED_FIELDS``.
+FIELD_SOURCES = "cabos.intent.field_sources"
+
+
+def extra_fields(session: Session, contact_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """The registered sources' fields for these contacts (none outside an app)."""
+    out: dict[int, dict[str, Any]] = {}
+    if not contact_ids or not has_app_context():
+        return out
+    for source in current_app.extensions.get(FIELD_SOURCES, {}).values():
+        for contact_id, fields in source(session, contact_ids, now).items():
+            out.setdefault(contact_id, {}).update(fields)
+    return out
+
+
 def fields_of(row: Any) -> dict[str, Any]:
     """A contact (model or row) as the fields fit rules see."""
     base = {"name": row.name, "company": row.company, "role": row.role, "company_size": row.company_size,
@@ -291,7 +309,8 @@ def update_contact(session: Session, contact_id: int, now: datetime, rules: Rule
     contact = session.get(Contact, contact_id)
     if contact is None:
         return None
-    new = assess(contact_readings(session, contact_id), fields_of(contact), rules, now)
+    fields = {**fields_of(contact), **extra_fields(session, [contact_id], now).get(contact_id, {})}
+    new = assess(contact_readings(session, contact_id), fields, rules, now)
     row = _locked_row(session, contact_id=contact_id)
     prev = _previous(row.mode, row.grade, row.computed_at, row.evidence, row.fit_points, row.rules_version,
                      row.mode_since, row.grade_since, rules)
@@ -406,8 +425,9 @@ def recompute(session: Session, rules: Rules, now: datetime, batch_size: int = 1
         evidence = dict(session.execute(select(IntentState.contact_id, IntentState.evidence).where(
             IntentState.contact_id.between(lo, hi), IntentState.mode == PURCHASE)).all())
         inserts, updates, history, trail, updates_sent = [], [], [], [], []
+        extra = extra_fields(session, [person.id for person, _ in batch], now)
         for person, readings in batch:
-            new = assess(readings, fields_of(person), rules, now)
+            new = assess(readings, {**fields_of(person), **extra.get(person.id, {})}, rules, now)
             row = stored.get(person.id)
             prev = _previous(row.mode, row.grade, row.computed_at, evidence.get(person.id), row.fit_points,
                              row.rules_version, row.mode_since, row.grade_since, rules) if row else NEVER

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from cabos.intent.store import FIELD_SOURCES
 from cabos.sales import account_routes, accounts, api, crm, labels, routes, webhooks
 from cabos.sales.crm.mapping import CrmExtension
 from cabos.sales.policyfile import PolicyExtension
@@ -22,6 +23,8 @@ def init_app(app: Flask) -> None:
     # `cabos worker` (and `cabos serve --dev`) deliver the sales outbox after each nurture tick.
     app.extensions.setdefault("cabos.worker_jobs", {})["sales-deliveries"] = webhooks.worker_job
     app.extensions["cabos.worker_jobs"]["sales-accounts"] = accounts.worker_job
+    # The fit rules of intent.yml may use account_people and account_readers_week.
+    app.extensions.setdefault(FIELD_SOURCES, {})["sales-accounts"] = accounts.account_fields
 
 
 def content_extension() -> PolicyExtension:

@@ -7,12 +7,13 @@ staff place it by hand. Merging account A into B moves A's domains and people
 to B (two domains of one company, or a subsidiary).
 
 ``account_fields`` is what the intent fit rules can read about a contact's
-company (how many people from it read, how many are in purchase mode).
+company (how many people it has here, how many of them read this week).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,14 +202,30 @@ def search(session: Session, q: str, limit: int = 50) -> list[tuple[Account, int
                                                               Account.id).limit(limit))]
 
 
-def account_fields(session: Session, contact_id: int, now: datetime) -> dict[str, Any]:
-    """What the fit rules may read about the contact's company: ``account_people``, ``account_readers_week``."""
-    member = session.get(AccountMember, contact_id)
-    if member is None:
-        return {"account_people": 1, "account_readers_week": 0}
-    people = session.scalar(select(func.count()).select_from(AccountMember)
-                            .where(AccountMember.account_id == member.account_id)) or 1
-    readers = session.scalar(select(func.count(func.distinct(Event.contact_id))).where(
-        Event.contact_id.in_(select(AccountMember.contact_id).where(AccountMember.account_id == member.account_id)),
-        Event.type == "reading", Event.occurred_at >= now - timedelta(days=7))) or 0
-    return {"account_people": int(people), "account_readers_week": int(readers)}
+def account_fields(session: Session, contact_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """What the intent fit rules may read about each contact's company (``intent.store.FIELD_SOURCES``).
+
+    ``account_people``: people in the contact's account (1 without one); ``account_readers_week``: of
+    them, how many read something in the last seven days (the contact included).
+    """
+    members = dict(session.execute(select(AccountMember.contact_id, AccountMember.account_id)
+                                   .where(AccountMember.contact_id.in_(list(contact_ids)))).all())
+    accounts = set(members.values())
+    people: dict[int, int] = {}
+    readers: dict[int, int] = {}
+    if accounts:
+        people = dict(session.execute(select(AccountMember.account_id, func.count())
+                                      .where(AccountMember.account_id.in_(accounts))
+                                      .group_by(AccountMember.account_id)).all())
+        readers = dict(session.execute(
+            select(AccountMember.account_id, func.count(func.distinct(Event.contact_id)))
+            .join(Event, Event.contact_id == AccountMember.contact_id)
+            .where(AccountMember.account_id.in_(accounts), Event.type == "reading",
+                   Event.occurred_at >= now - timedelta(days=7))
+            .group_by(AccountMember.account_id)).all())
+    out = {}
+    for contact_id in contact_ids:
+        account = members.get(contact_id)
+        out[contact_id] = {"account_people": int(people.get(account, 1)) if account else 1,
+                           "account_readers_week": int(readers.get(account, 0)) if account else 0}
+    return out

@@ -134,7 +134,8 @@ def may_write(contact_id: int) -> bool:
 
 
 def render_contact(contact: Contact, status: int = 200, note: dict[str, Any] | None = None,
-                   outcome_form: dict[str, Any] | None = None, error: tuple[str, str] | None = None) -> Any:
+                   outcome_form: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
+                   phone_typed: str | None = None) -> Any:
     """The contact page; ``note``/``outcome_form`` refill a refused form, ``error`` is (form, message)."""
     session = get_session()
     library = current_library()
@@ -175,7 +176,8 @@ def render_contact(contact: Contact, status: int = 200, note: dict[str, Any] | N
         forms=_outcome_forms(current), assign_form=assign_form, library=library, depth_bar=depth_bar,
         handoff_form=ActionForm(formdata=None) if user.role in ("admin", "marketer") and may_hand_off(stage)
         else None, notes=notes, step=step, may_write=may_write(contact.id), note=note or {},
-        outcome_form=outcome_form or {}, error=error, activity_kinds=activities.KINDS, booking=booking,
+        outcome_form=outcome_form or {}, error=error, phone_typed=phone_typed, activity_kinds=activities.KINDS,
+        booking=booking,
         tel=tel_href(contact.phone) if contact.phone else "", account=account, place_choices=place_choices,
         threshold=rules.threshold, today=sla.local_today(moment, current_app.config),
         title_of=lambda e: trail.title(e, library), field_labels=_field_labels(library))
@@ -257,11 +259,13 @@ def set_phone(contact_id: int) -> Any:
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400, _("The form is incomplete; reload the page and try again."))
-        return render_contact(contact, 400, error=("phone", _("The phone number is too long.")))
+        return render_contact(contact, 400, error=("phone", _("The phone number is too long.")),
+                              phone_typed=request.form.get("phone", "")[:200])
     phone = clean_phone(form.phone.data)
     if phone is None:
         return render_contact(contact, 400, error=("phone", _(
-            "That does not look like a phone number: digits, spaces, + ( ) - . / and an extension only.")))
+            "That does not look like a phone number: digits, spaces, + ( ) - . / and an extension only.")),
+                              phone_typed=request.form.get("phone", "")[:200])
     contact.phone = phone
     session.commit()
     flash(_("Saved."), "ok")

@@ -15,6 +15,7 @@ filter, ``clean_text``, that removes control and invisible formatting characters
 from __future__ import annotations
 
 import unicodedata
+from functools import partial
 from typing import Any
 
 from flask import Flask, render_template
@@ -29,6 +30,10 @@ from wtforms import (BooleanField, EmailField, Field, HiddenField, SelectChoice,
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from cabos.contacts.capture import normalise_email, valid_email
+from cabos.contacts.models import Contact
+from cabos.db import get_session
+from cabos.tracking.models import Visitor
+from cabos.tracking.visitors import current_visitor_id
 from cabos.content.model import Document, FormField, Site
 
 HONEYPOT = "website"
@@ -43,17 +48,22 @@ MESSAGE_LIMIT = 2000
 KEPT_FORMAT = {"\u200c", "\u200d"}
 
 
-def clean_text(value: Any) -> Any:
-    """Text as people type it: control characters (CR/LF/tab become a space) and invisible
-    formatting characters (bidirectional overrides and isolates, zero-width spaces, BOM) removed."""
+def clean_text(value: Any, lines: bool = False) -> Any:
+    """Text as people type it: control characters (CR/LF/tab become a space; with ``lines``, as in
+    a message box, line breaks stay as ``\\n``) and invisible formatting characters (bidirectional
+    overrides and isolates, zero-width spaces, BOM) removed."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError(_("Type text here."))
+    if lines:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for ch in value:
         category = unicodedata.category(ch)
-        if ch in "\t\r\n\v\f":
+        if lines and ch == "\n":
+            out.append(ch)
+        elif ch in "\t\r\n\v\f":
             out.append(" ")
         elif category in ("Cc", "Cs", "Co") or (category == "Cf" and ch not in KEPT_FORMAT):
             continue
@@ -75,7 +85,8 @@ class PublicForm(FlaskForm):
         def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
             if issubclass(unbound_field.field_class, StringField):
                 filters = unbound_field.kwargs.get("filters") or ()
-                options = {**options, "filters": [clean_text, *filters]}
+                lines = issubclass(unbound_field.field_class, TextAreaField)
+                options = {**options, "filters": [partial(clean_text, lines=lines), *filters]}
             return unbound_field.bind(form=form, **options)
 
 
@@ -122,26 +133,51 @@ def consent_text() -> str:
     return _("I agree to receive emails about these topics. I can unsubscribe at any time.")
 
 
-def lead_form(doc: Document, site: Site, formdata: Any = None) -> FlaskForm:
-    """A form for ``doc``: name and email always, then the guide's own fields, in its order."""
-    return build_form(doc.form_fields, site, formdata=formdata)
+def recognised() -> Contact | None:
+    """The contact this browser proved to be (its verified visitor cookie is joined to them), if any."""
+    visitor_id = current_visitor_id()
+    if visitor_id is None:
+        return None
+    session = get_session()
+    visitor = session.get(Visitor, visitor_id)
+    return session.get(Contact, visitor.contact_id) if visitor is not None and visitor.contact_id else None
+
+
+def unknown_fields(contact: Contact, specs: tuple[FormField, ...]) -> tuple[FormField, ...]:
+    """Progressive profiling: only the fields the contact has not answered yet."""
+    def known(spec: FormField) -> bool:
+        value = getattr(contact, spec.name, "") if spec.builtin else (contact.custom or {}).get(spec.name)
+        return bool(value)
+    return tuple(spec for spec in specs if not known(spec))
+
+
+def lead_form(doc: Document, site: Site, formdata: Any = None, contact: Contact | None = None) -> FlaskForm:
+    """A form for ``doc``: name and email (unless recognised), then the guide's own fields, in its order."""
+    return build_form(doc.form_fields, site, formdata=formdata, contact=contact)
 
 
 def build_form(specs: tuple[FormField, ...], site: Site, *, formdata: Any = None, consent: str | None = None,
-               consent_label: str | None = None, message: str = "", message_required: bool = False) -> FlaskForm:
+               consent_label: str | None = None, message: str = "", message_required: bool = False,
+               contact: Contact | None = None) -> FlaskForm:
     """Name, email, the marketer's fields, an optional message box and the consent box.
 
-    ``consent`` overrides site.yml's mode for this form (a newsletter requires it).
+    ``consent`` overrides site.yml's mode for this form (a newsletter requires it). For a
+    recognised ``contact`` only what is still unknown is asked: no name, no email, no field
+    they already answered.
     """
 
     class LeadForm(PublicForm):
         pass
 
-    LeadForm.name = StringField(_("Name"), filters=[_trimmed], validators=[
-        DataRequired(message=_("Please tell us your name.")), _length(TEXT_LIMITS["name"])])
-    LeadForm.email = EmailField(_("Work email"), filters=[lambda v: normalise_email(v) if isinstance(v, str) else v],
-                                validators=[DataRequired(message=_("Please enter your email address.")),
-                                            Length(max=254, message=_("This address is too long.")), _email])
+    if contact is None:
+        LeadForm.name = StringField(_("Name"), filters=[_trimmed], validators=[
+            DataRequired(message=_("Please tell us your name.")), _length(TEXT_LIMITS["name"])])
+        LeadForm.email = EmailField(_("Work email"),
+                                    filters=[lambda v: normalise_email(v) if isinstance(v, str) else v],
+                                    validators=[DataRequired(message=_("Please enter your email address.")),
+                                                Length(max=254, message=_("This address is too long.")), _email])
+    else:
+        specs = unknown_fields(contact, specs)
     for spec in specs:
         setattr(LeadForm, f"f_{spec.name}", _field_for(spec))
     if message:
@@ -160,7 +196,7 @@ def build_form(specs: tuple[FormField, ...], site: Site, *, formdata: Any = None
 
 
 def extra_fields(form: FlaskForm, doc: Document) -> list[Field]:
-    return [form[f"f_{spec.name}"] for spec in doc.form_fields]
+    return [form[f"f_{spec.name}"] for spec in doc.form_fields if f"f_{spec.name}" in form]
 
 
 def submitted_values(form: FlaskForm, doc: Document | None = None,
@@ -169,6 +205,8 @@ def submitted_values(form: FlaskForm, doc: Document | None = None,
     builtin: dict[str, str] = {}
     custom: dict[str, str] = {}
     for spec in specs if specs is not None else doc.form_fields:  # type: ignore[union-attr]
+        if f"f_{spec.name}" not in form:
+            continue  # already known: not asked again
         value = form[f"f_{spec.name}"].data
         if isinstance(value, str) and value.strip():
             (builtin if spec.builtin else custom)[spec.name] = value.strip()

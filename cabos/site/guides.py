@@ -75,25 +75,31 @@ def covers_css() -> Response:
 def landing(slug: str) -> Response:
     doc = _guide(slug)
     lib = current_library()
-    form = forms.lead_form(doc, lib.site)
+    # A recognised contact is asked only what is still unknown; a post of the whole form (rendered
+    # before they were recognised: a double click) is taken as typed, so it is stored once.
+    contact = forms.recognised() if "email" not in request.form else None
+    form = forms.lead_form(doc, lib.site, contact=contact)
     if request.method == "POST":
         if form[forms.HONEYPOT].data:
             # Looks like success to the bot; nothing is stored and nothing is sent.
             log.info("honeypot filled on guide %s", slug)
             return _page("guides/thanks.html", doc=doc, token=None)
         if form.validate():
-            return _accept(doc, form)
-        return _page("guides/landing.html", 422, doc=doc, form=form, fields=forms.extra_fields(form, doc))
+            return _accept(doc, form, contact)
+        return _page("guides/landing.html", 422, doc=doc, form=form, fields=forms.extra_fields(form, doc),
+                     recognised=contact)
     referrer = request.referrer or ""
     if referrer and not referrer.startswith(site_url()):
         form.ref.data = referrer[:500]
-    return _page("guides/landing.html", doc=doc, form=form, fields=forms.extra_fields(form, doc))
+    return _page("guides/landing.html", doc=doc, form=form, fields=forms.extra_fields(form, doc),
+                 recognised=contact)
 
 
-def _accept(doc: Document, form: forms.FlaskForm) -> Response:
+def _accept(doc: Document, form: forms.FlaskForm, recognised: Contact | None = None) -> Response:
     builtin, custom = forms.submitted_values(form, doc)
     consent = getattr(form, "consent", None)
-    lead = Lead(email=form.email.data, name=form.name.data, fields=builtin, custom=custom,
+    email, name = (form.email.data, form.name.data) if recognised is None else (recognised.email, recognised.name)
+    lead = Lead(email=email, name=name, fields=builtin, custom=custom,
                 consent_text=forms.consent_text() if consent is not None and consent.data else "")
     now = utcnow()
     touch = touch_from(request.args, form.ref.data or None, request.path, now)

@@ -6,8 +6,8 @@ answers for an address somebody else may own wait for the emailed confirmation. 
 a proven answer does depends on the form's kind:
 
 - demo / contact_sales (hand-raisers): an ``Event(type="hand_raise")`` with the message,
-  ``intent.hooks.after_form`` (intent puts the contact in purchase mode), and, if that
-  did not already hand the contact off, a handoff to sales with the message, at once;
+  then ``intent.hooks.after_form``: intent puts the contact in purchase mode and hands a
+  fit contact to sales at once; the message is on the trail the salesperson reads;
 - newsletter: nothing more until the confirmation click, which records the consent
   and puts the contact on the list (double opt-in).
 """
@@ -18,7 +18,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request
+from flask import Blueprint, Flask, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -29,27 +29,29 @@ from cabos.contacts.models import Contact
 from cabos.content import Document, current_library
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.sales.handoffs import create_handoff, open_handoff
 from cabos.site import forms, guide_mail, limits
 from cabos.site.form_specs import NEWSLETTER, FormSpec, forms_of
 from cabos.tracking.models import Event
-from cabos.tracking.visitors import current_visitor_id
+from cabos.content.urls import document_url
+from cabos.tracking.visitors import current_visitor_id, delete_cookie
 
 log = logging.getLogger("cabos.forms")
 WORDS = {"es": "formularios", "en": "forms"}
+NOT_ME = {"es": "no-soy-yo", "en": "not-me"}
 
 
 def newsletter_consent() -> str:
     return _("I want to receive the newsletter by email. I can unsubscribe at any time.")
 
 
-def build(spec: FormSpec, formdata: Any = None) -> forms.FlaskForm:
+def build(spec: FormSpec, formdata: Any = None, contact: Contact | None = None) -> forms.FlaskForm:
+    """The form of ``spec``; a recognised ``contact`` is asked only what is still unknown."""
     site = current_library().site
     if spec.kind == NEWSLETTER:
         return forms.build_form(spec.fields, site, formdata=formdata, consent="required",
-                                consent_label=newsletter_consent())
+                                consent_label=newsletter_consent(), contact=contact)
     return forms.build_form(spec.fields, site, formdata=formdata, message=spec.message or _("Message"),
-                            message_required=spec.message_required)
+                            message_required=spec.message_required, contact=contact)
 
 
 def placed(doc: Document) -> list[FormSpec]:
@@ -66,11 +68,12 @@ def _private(body: str, status: int = 200) -> Response:
 def show(doc: Document, template: str, status: int = 200, posted: tuple[FormSpec, Any] | None = None,
          **context: Any) -> Response:
     """``doc``'s page with its forms (``posted``: the one sent back with its errors)."""
+    contact = forms.recognised()
     blocks = []
     for spec in placed(doc):
-        form = posted[1] if posted and posted[0].name == spec.name else build(spec)
+        form = posted[1] if posted and posted[0].name == spec.name else build(spec, contact=contact)
         blocks.append((spec, form))
-    return _private(render_template(template, doc=doc, form_blocks=blocks, **context), status)
+    return _private(render_template(template, doc=doc, form_blocks=blocks, recognised=contact, **context), status)
 
 
 def _doc_for(spec: FormSpec) -> Document:
@@ -95,21 +98,23 @@ def post(name: str) -> Response:
     if spec is None:
         abort(404)
     doc = _doc_for(spec)
-    form = build(spec, request.form)
+    contact = forms.recognised() if "email" not in request.form else None  # see guides.landing
+    form = build(spec, request.form, contact)
     template, context = _page_context(doc)
     if form[forms.HONEYPOT].data:
         log.info("honeypot filled on form %s", name)  # success for the bot; nothing stored, nothing sent
         return _private(render_template("forms/thanks.html", doc=doc, spec=spec, pending=False))
     if not form.validate():
         return show(doc, template, 422, posted=(spec, form), **context)
-    return _accept(spec, doc, form)
+    return _accept(spec, doc, form, contact)
 
 
-def _accept(spec: FormSpec, doc: Document, form: Any) -> Response:
+def _accept(spec: FormSpec, doc: Document, form: Any, recognised: Contact | None) -> Response:
     builtin, custom = forms.submitted_values(form, specs=spec.fields)
     consent = getattr(form, "consent", None)
     ticked = consent is not None and consent.data
-    lead = Lead(email=form.email.data, name=form.name.data, fields=builtin, custom=custom,
+    email, name = (form.email.data, form.name.data) if recognised is None else (recognised.email, recognised.name)
+    lead = Lead(email=email, name=name, fields=builtin, custom=custom,
                 consent_text=str(consent.label.text) if ticked else "")
     message = (form.message.data or "") if spec.hand_raiser else ""
     extra = {"kind": spec.kind, "message": message} if spec.hand_raiser else {"kind": spec.kind}
@@ -142,15 +147,13 @@ def raise_hand(session: Session, contact: Contact, spec: FormSpec, doc: Document
                       content_slug=doc.slug, stage=doc.stage, problems=list(doc.problems),
                       data={"form": spec.name, "kind": spec.kind, "message": message}))
     session.flush()
+    # Intent enters purchase mode on a hand-raise and hands a fit contact to sales at once
+    # (cabos.intent.timeline, nurture.handoff); an unfit one stays visible with the request on its trail.
     try:
         with session.begin_nested():
             intent_hooks.after_form(session, contact.id, now)
-    except SQLAlchemyError:  # the request is stored and goes to sales below; scoring catches up later
+    except SQLAlchemyError:  # the request is on the trail; `cabos intent recompute` catches up
         log.exception("intent update after the %s form of contact %s failed", spec.name, contact.id)
-    if open_handoff(session, contact.id) is None:
-        # Someone asking for a demo is ready whatever their score: straight to the sales queue.
-        create_handoff(session, contact, {"source": "hand_raise", "form": spec.name, "kind": spec.kind,
-                                          "message": message}, now, reason="hand_raise")
 
 
 def after_confirm(session: Session, pending: Any, contact: Contact, doc: Document, now: datetime) -> Response | None:
@@ -165,11 +168,21 @@ def after_confirm(session: Session, pending: Any, contact: Contact, doc: Documen
     return _private(render_template("forms/thanks.html", doc=doc, spec=spec, pending=False, confirmed=True))
 
 
+def not_me() -> Response:
+    """Someone else on a shared browser: forget who it is (a new visitor from now on), back to the page."""
+    kind, _sep, slug = (request.form.get("page") or "").partition("/")
+    doc = current_library().document(kind, slug) if kind in ("article", "guide", "page") else None  # type: ignore[arg-type]
+    response = redirect(document_url(doc) if doc is not None else url_for("public.home"), 303)
+    delete_cookie(response)
+    return response  # type: ignore[return-value]
+
+
 def init_app(app: Flask) -> None:
     """Where the forms on pages post to: /formularios/NAME or /forms/NAME by the site's language."""
     language = app.extensions["cabos.content"].library.site.language
     bp = Blueprint("page_forms", __name__)
     bp.add_url_rule(f"/{WORDS.get(language, 'forms')}/<name>", "post", limits.form_limit(app, post),
                     methods=["POST"])
+    bp.add_url_rule(f"/{NOT_ME.get(language, 'not-me')}", "not_me", not_me, methods=["POST"])
     app.register_blueprint(bp)
     app.jinja_env.globals["site_privacy"] = lambda: forms_of(current_library()).privacy

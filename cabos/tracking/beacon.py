@@ -134,7 +134,7 @@ def handle(req: Request) -> Answer:
         return response
     visitor_id = ctx.visitor_id if verdict.level is Level.PERSONAL else None
     minted = verdict.level is Level.PERSONAL and visitor_id is None
-    if minted and ctx.network and not state.allow(f"m:{ctx.network}"):
+    if minted and ingest.limited(ctx.network) and not state.allow(f"m:{ctx.network}"):
         state.buffer.count_drop(ingest.RATE_LIMIT, ctx.now.date())  # a cookieless flood mints no visitors
         return response
     if minted:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as htmllib
+import re
 from pathlib import Path
 
 import pytest
@@ -187,15 +188,18 @@ def test_posts_are_rate_limited_per_ip(app_factory, content_dir: Path) -> None: 
     assert submit(elsewhere).status_code == 303
 
 
-def test_the_same_email_again_updates_the_contact(client: FlaskClient, session: Session) -> None:
-    submit(client, query="utm_source=ads", f_team="5")
-    resp = submit(client, query="utm_source=newsletter&utm_medium=email", email="ANA@example.com ",
-                  name="Ana P.", f_company="", f_role="COO", f_team="")
+def test_a_recognised_contact_is_asked_only_what_is_still_unknown(client: FlaskClient, session: Session) -> None:
+    submit(client, query="utm_source=ads", f_team="5", f_country="")
+    page = client.get("/guides/count-stock").get_data(as_text=True)  # the same browser: recognised
+    assert 'id="recognised"' in page and "ana@example.com" in page and 'id="not-me"' in page
+    assert 'name="email"' not in page and 'name="name"' not in page and 'name="f_role"' not in page
+    assert 'name="f_country"' in page  # left empty the first time: asked again
+    resp = submit(client, query="utm_source=newsletter&utm_medium=email", email=None, name=None, f_company=None,
+                  f_role=None, f_company_size=None, f_sector=None, f_team=None, f_country="Portugal")
     assert resp.status_code == 303
     [contact] = _contacts(session)
-    assert contact.name == "Ana P."
-    assert contact.role == "COO"
-    assert contact.company == "Acme"  # left empty the second time: kept
+    assert (contact.name, contact.role, contact.company, contact.country) == ("Ana Pérez", "Ops lead", "Acme",
+                                                                             "Portugal")
     assert contact.custom == {"sector": "Retail", "team": "5"}
     assert contact.first_touch["source"] == "ads"
     assert contact.latest_touch["source"] == "newsletter"
@@ -203,6 +207,13 @@ def test_the_same_email_again_updates_the_contact(client: FlaskClient, session: 
     submits = session.scalars(select(Event).where(Event.type == "form_submit").order_by(Event.id)).all()
     assert [e.data["new_contact"] for e in submits] == [True, False]
     assert session.scalar(select(func.count()).select_from(Contact)) == 1
+
+    token = re.search(r'id="not-me-lead"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)"', page)
+    assert token
+    again = client.post("/not-me", data={"csrf_token": token.group(1), "page": "guide/count-stock"})
+    assert again.status_code == 303 and again.headers["Location"].endswith("/guides/count-stock")
+    full = client.get("/guides/count-stock").get_data(as_text=True)  # someone else: the whole form again
+    assert 'name="email"' in full and 'id="recognised"' not in full
 
 
 def test_a_concurrent_insert_of_the_same_address_is_not_taken_over(

@@ -35,7 +35,9 @@ from tests.production.conftest import (
 )
 from tests.production.test_instances import guide_mail_ids, paths, request_log_statuses
 
-HIGH_LIMITS = {"CABOS_TRACKING_RATE_LIMIT": "1000000 per minute", "CABOS_FORM_RATE_LIMIT": "1000000 per minute"}
+HIGH_LIMITS = {"CABOS_TRACKING_RATE_LIMIT": "1000000 per minute", "CABOS_FORM_RATE_LIMIT": "1000000 per minute",
+               "CABOS_TRACKING_NETWORK_RATE_LIMIT": "1000000 per minute",
+               "CABOS_TRACKING_NEW_VISITOR_LIMIT": "1000000 per minute"}
 
 
 @dataclass

@@ -23,7 +23,7 @@ def test_the_api_never_answers_a_generated_request_with_a_server_error(app: Flas
     assert len(operations) >= 6
     for operation in operations:
 
-        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: Any) -> None:
             case.call_and_validate(headers={"Authorization": token}, checks=[not_a_server_error])

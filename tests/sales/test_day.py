@@ -207,3 +207,21 @@ def test_accounts_group_a_company_domain_not_free_mail_and_refuse_self_merge(app
                             data={"csrf_token": token(marketer, url), "into": str(account_id)})
     assert refused.status_code == 400 and "consigo misma" in refused.get_data(as_text=True)
     assert marketer.get(f"/staff/accounts/{account_id}").status_code == 200
+
+
+def test_the_account_is_a_fit_field_for_intent(app: Flask, db, journey, make_content) -> None:
+    from cabos.intent.store import extra_fields
+    from tests.intent.test_rules import issues_for
+
+    with app.test_request_context("/"), db.sessions() as s:
+        pedro = _other_contact(s, "pedro@almacenes-ruiz.es")
+        reading(s, "como-evaluar-y-elegir-un-sga", utcnow() - timedelta(hours=1), 60, 80, contact_id=pedro)
+        s.commit()
+    accounts.worker_job(app, lambda: False)
+    with app.test_request_context("/"), db.sessions() as s:
+        got = extra_fields(s, [journey.contact.id, pedro], utcnow())
+    # Marta read two days ago and today; Pedro read an hour ago: two people, both read this week.
+    assert got[pedro] == {"account_people": 2, "account_readers_week": 2}
+    assert got[journey.contact.id]["account_people"] == 2
+    rule = "fit:\n  rules:\n    - {field: account_readers_week, between: [2, 1000], points: 40}\n"
+    assert not [i for i in issues_for(make_content, rule) if "account_readers_week" in i]

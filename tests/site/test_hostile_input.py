@@ -63,6 +63,10 @@ def test_clean_text_keeps_writing_and_drops_controls(raw: str, clean: str) -> No
     assert clean_text(raw) == clean
 
 
+def test_a_message_box_keeps_its_line_breaks() -> None:
+    assert clean_text("Hola,\r\nuna\u202e pregunta:\n\x00¿precio?", lines=True) == "Hola,\nuna pregunta:\n¿precio?"
+
+
 def test_ids_past_the_columns_range_are_404(staff_client) -> None:  # type: ignore[no-untyped-def]
     client = staff_client("admin")
     for number in (2**31, 2**63, 2**64, 10**30):

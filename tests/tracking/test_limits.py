@@ -43,6 +43,7 @@ def test_the_visitor_limit_holds_across_two_processes(app: Flask, app_factory, c
 def test_a_cookieless_client_mints_at_most_the_new_visitor_limit(app: Flask, send, payload, articles,  # type: ignore[no-untyped-def]
                                                                  session: Session) -> None:
     client = app.test_client(use_cookies=False)
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
     for _ in range(8):
         assert send(payload(articles[0]), via=client).status_code == 204
     assert len(visitors(session)) == 3 and len(readings(session)) == 3
@@ -54,10 +55,12 @@ def test_rotating_cookies_stops_at_the_network_limit(app: Flask, send, payload, 
     cookies = []
     for _ in range(3):
         minting = app.test_client()
+        minting.environ_base["REMOTE_ADDR"] = "203.0.113.9"
         send(payload(articles[0]), via=minting)
         cookies.append(visitor_cookie(minting))
     for i in range(6):  # each beacon from another of the three visitors, same network
         client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "203.0.113.10"  # the same /24
         client.set_cookie("cabos_vid", cookies[i % 3] or "")
         send(payload(articles[0]), via=client)
     assert len(readings(session)) == 5
@@ -72,6 +75,16 @@ class Away:
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         raise ConnectionError("connection refused")
+
+
+def test_loopback_is_a_proxy_in_front_not_a_network(app: Flask, send, payload, articles,  # type: ignore[no-untyped-def]
+                                                     session: Session) -> None:
+    app.config["TRACKING_NEW_VISITOR_LIMIT"] = "1 per minute"
+    state(app).limiter.limits["m"] = parse("1 per minute")
+    client = app.test_client(use_cookies=False)  # 127.0.0.1: nginx without TRUSTED_PROXY_HOPS, or a test
+    for _ in range(3):
+        send(payload(articles[0]), via=client)
+    assert len(visitors(session)) == 3
 
 
 def test_with_the_shared_storage_away_each_process_still_counts() -> None:

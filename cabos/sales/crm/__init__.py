@@ -27,8 +27,11 @@ JOB = "crm"
 def worker_job(app: Flask, stop: Any) -> None:
     """Deliver the CRM rows that are due; poll each CRM when CRM_POLL_INTERVAL has passed."""
     with app.app_context():
-        names = list(sync.mappings())
-    if not names:
+        mappings = sync.mappings()
+        # A CRM without its settings or with mapping errors is not polled (`cabos doctor` says why);
+        # its pushes are still delivered, to fail with those words on the deliveries page.
+        names = [n for n, m in mappings.items() if not m.errors and not sync.connector(n, app.config, m).missing()]
+    if not mappings:
         return
     counts = sync.deliver_due(app)
     if any(counts.values()):

@@ -122,3 +122,15 @@ def test_hubspot_contact_not_yet_in_search_is_used_through_its_409(app: Flask, j
     assert sync.deliver_due(app)["delivered"] == 1
     assert [p["id"] for p in fake.records("person")] == [made["id"]]
     assert fake.records("deal")[0]["person"] == made["id"]
+
+
+@pytest.mark.parametrize("crm_name", ["pipedrive"])
+def test_the_worker_job_pushes_and_polls(app: Flask, db, journey, fake) -> None:  # type: ignore[no-untyped-def]
+    job = app.extensions["cabos.worker_jobs"]["crm"]
+    app.config["CRM_POLL_INTERVAL"] = 0
+    job(app, lambda: False)
+    (deal,) = fake.records("deal")
+    fake.win(deal["id"], "4200", "EUR")
+    job(app, lambda: False)
+    with db.sessions() as s:
+        assert s.get(Handoff, journey.handoff.id).revenue_cents == 420_000
