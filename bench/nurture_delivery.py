@@ -109,9 +109,9 @@ def queue(url: str, port: int, n: int) -> None:
 def sender(url: str, port: int, results) -> None:  # type: ignore[no-untyped-def]
     app = create_app(config(url, port))
     with app.app_context():
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
         counts = Sender(app).deliver()
-        results.put((counts.sent, started, time.time()))
+        results.put((counts.sent, started, time.time(), time.process_time() - cpu))
 
 
 def baseline(port: int, n: int) -> float:
@@ -123,11 +123,11 @@ def baseline(port: int, n: int) -> float:
         message.set_content("x" * 1500)
         message.add_alternative("<p>" + "x" * 4000 + "</p>", subtype="html")
         messages.append(message)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
         for message in messages:
             smtp.send_message(message)
-    return n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started), (time.process_time() - cpu) / n
 
 
 def main() -> None:
@@ -146,17 +146,18 @@ def main() -> None:
     if args.postgres:
         databases.append(("PostgreSQL", args.postgres))
     try:
-        base = baseline(port, args.messages)
+        base, base_cpu = baseline(port, args.messages)
         pipe.send("count")
         received, distinct = pipe.recv()
-        print("| sender | messages | messages/s | ratio to bare smtplib | received at the sink (distinct) |")
-        print("|---|---:|---:|---:|---:|")
+        print("| sender | messages | messages/s | ratio to bare smtplib | CPU ms per message (senders) "
+              "| received at the sink (distinct) |")
+        print("|---|---:|---:|---:|---:|---:|")
         print(f"| bare smtplib, pre-built messages, one persistent connection | {args.messages:,} | {base:,.0f} "
-              f"| 1.00 | {received:,} ({distinct:,}) |")
+              f"| 1.00 | {base_cpu * 1000:.1f} | {received:,} ({distinct:,}) |")
         for name, url in databases:
             for count in args.senders:
                 queue(url, port, args.messages)
-                results: multiprocessing.Queue[tuple[int, float, float]] = multiprocessing.Queue()
+                results: multiprocessing.Queue[tuple[int, float, float, float]] = multiprocessing.Queue()
                 workers = [multiprocessing.Process(target=sender, args=(url, port, results))
                            for _ in range(count)]
                 for w in workers:
@@ -169,8 +170,9 @@ def main() -> None:
                 pipe.send("count")
                 received, distinct = pipe.recv()
                 label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} ({name})"
-                print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} | {received:,} ({distinct:,}) |",
-                      flush=True)
+                cpu_ms = sum(d[3] for d in done) / max(sent, 1) * 1000
+                print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} | {cpu_ms:.1f} "
+                      f"| {received:,} ({distinct:,}) |", flush=True)
     finally:
         pipe.send("stop")
         sink.join(10)

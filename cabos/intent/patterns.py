@@ -8,7 +8,7 @@ before a moment:
   student reads across every problem; a buyer reads around one or two.
 * **pace**: attention per word. An article read faster than
   ``pace_words_per_minute`` is skimmed (never purchase evidence); a visit of
-  ``scan_min_reads`` readings or more, mostly skimmed, is scanning.
+  ``scan_min_reads`` readings or more, mostly skimmed, in the last ``scan_days``, is scanning.
 * **path**: learn or compare, then decide, on the same problem, on
   ``path_min_days`` different days or more: how buying looks. It lowers the
   threshold by ``path_discount``.
@@ -65,30 +65,34 @@ def focus(recent: Sequence[Seen], rules: Rules) -> dict[str, Any] | None:
             "minutes": _minutes(recent)}
 
 
-def visit(recent: Sequence[Seen], rules: Rules) -> list[Seen]:
-    """The readings of the last visit in ``recent`` (time-ordered): back to the first pause of ``visit_gap``."""
+def visits(recent: Sequence[Seen], rules: Rules) -> list[list[Seen]]:
+    """``recent`` (time-ordered) split into visits at every pause of ``visit_gap``."""
     gap = timedelta(minutes=rules.patterns.visit_gap_minutes)
-    out: list[Seen] = []
-    for s in reversed(recent):
-        if out and out[-1].at - s.at > gap:
-            break
-        out.append(s)
-    out.reverse()
+    out: list[list[Seen]] = []
+    for s in recent:
+        if out and s.at - out[-1][-1].at <= gap:
+            out[-1].append(s)
+        else:
+            out.append([s])
     return out
 
 
 def scanning(recent: Sequence[Seen], rules: Rules) -> dict[str, Any] | None:
-    """None unless the last visit is many short reads; else the verdict: pieces, problems, minutes."""
+    """None unless a visit of the last ``scan_days`` was many short reads; else its verdict (the latest such)."""
     p = rules.patterns
-    last = visit(recent, rules)
-    if len(last) < p.scan_min_reads:
+    if not recent:
         return None
-    fast = sum(1 for s in last if s.skimmed)
-    if fast / len(last) < p.scan_share:
-        return None
-    problems = {pr for s in last for pr in s.problems}
-    return {"pattern": "pace", "pieces": len({s.key for s in last}), "problems": len(problems),
-            "skimmed": fast, "minutes": _minutes(last)}
+    since = recent[-1].at - timedelta(days=p.scan_days)
+    for one in reversed(visits([s for s in recent if s.at >= since], rules)):
+        if len(one) < p.scan_min_reads:
+            continue
+        fast = sum(1 for s in one if s.skimmed)
+        if fast / len(one) < p.scan_share:
+            continue
+        problems = {pr for s in one for pr in s.problems}
+        return {"pattern": "pace", "pieces": len({s.key for s in one}), "problems": len(problems),
+                "skimmed": fast, "minutes": _minutes(one)}
+    return None
 
 
 def path(history: Sequence[Seen], problem: str, rules: Rules) -> dict[str, Any] | None:

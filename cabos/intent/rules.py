@@ -73,6 +73,7 @@ class Patterns:
     scan_min_reads: int = 5  # a visit with this many readings …
     scan_share: float = 0.5  # … this share of them skimmed, is scanning
     visit_gap_minutes: float = 30.0  # a pause this long starts a new visit
+    scan_days: float = 7.0  # a scanning visit this recent still says research
     path_min_days: int = 2  # learn/compare then decide on one problem, on this many different days …
     path_discount: float = 0.2  # … lowers the threshold by this share
 

@@ -356,7 +356,7 @@ def _patterns(value: Any, c: Checker) -> Patterns:
     fp, pp, hp = ("patterns", "focus"), ("patterns", "pace"), ("patterns", "path")
     focus = c.mapping(top.get("focus"), fp, ("days", "top_problems", "min_share", "min_pieces"))
     pace = c.mapping(top.get("pace"), pp, ("words_per_minute", "min_words", "scan_min_reads", "scan_share",
-                                           "visit_gap_minutes"))
+                                           "visit_gap_minutes", "scan_days"))
     path = c.mapping(top.get("path"), hp, ("min_days", "threshold_discount"))
     return Patterns(
         focus_days=c.number(focus, "days", fp, d.focus_days, above=0),
@@ -368,6 +368,7 @@ def _patterns(value: Any, c: Checker) -> Patterns:
         scan_min_reads=int(c.number(pace, "scan_min_reads", pp, d.scan_min_reads, low=2, integer=True)),
         scan_share=c.number(pace, "scan_share", pp, d.scan_share, above=0, high=1),
         visit_gap_minutes=c.number(pace, "visit_gap_minutes", pp, d.visit_gap_minutes, above=0),
+        scan_days=c.number(pace, "scan_days", pp, d.scan_days, above=0),
         path_min_days=int(c.number(path, "min_days", hp, d.path_min_days, low=1, integer=True)),
         path_discount=c.number(path, "threshold_discount", hp, d.path_discount, low=0, high=0.9),
     )

@@ -36,7 +36,8 @@ from cabos.intent.patterns import Seen, focus, path, scanning
 from cabos.intent.rules import Rules
 
 CLOSING_OUTCOMES = ("sent_back", "disqualified", "won", "lost")
-_REBASE = 256.0  # normalised values grow as 2^(elapsed / half-life): start again from a later time before overflow
+_REBASE = 256.0
+_SECOND_LOOK = timedelta(hours=12)  # after an entry on reading, the patterns keep being judged this long  # normalised values grow as 2^(elapsed / half-life): start again from a later time before overflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,11 @@ class _Walker:
                 w.until = t + self.silence
         if w.mode == INFORMATION:
             self.check_entry(t)
+        elif w.entered_at is not None and w.why.get("entry") == "reading" and t - w.entered_at < _SECOND_LOOK:
+            # Entered on reading early in a sitting: if the rest of it reads as research, it was research.
+            verdict = self.verdict(t)
+            if verdict is not None:
+                self.leave(t, {**verdict, "exit": "pattern", "at": _iso(t)})
 
     def finish(self, now: datetime) -> Walk:
         w = self.walk

@@ -38,6 +38,7 @@ from cabos.content.library import Library
 from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
+from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Values, compose, recipient
 from cabos.nurture.links import unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
@@ -210,6 +211,7 @@ class BroadcastMailer(Deliverer):
     """Sends queued broadcast emails; every one is checked again just before it goes."""
 
     model = BroadcastSend
+    kind = "broadcast"  # in the Message-ID map: bounces and complaints find the broadcast
     label = "broadcast"
     stuck_hint = "see `cabos broadcast stuck`"
 
@@ -232,6 +234,16 @@ class BroadcastMailer(Deliverer):
             return CANCELLED, "no_consent"
         if row.broadcast not in self.broadcasts:
             return SKIPPED, "broadcast_gone"
+        return None
+
+    def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
+        """A complaint or unsubscribe that arrived since the batch was checked still stops the send."""
+        email = session.scalar(select(Contact.email).join(BroadcastSend, BroadcastSend.contact_id == Contact.id)
+                               .where(BroadcastSend.id == row_id))
+        if email is None:
+            return CANCELLED, "erased"
+        if session.get(Suppression, email_hash(email)) is not None:
+            return CANCELLED, "unsubscribe"
         return None
 
     def _render(self, session: Session, row: BroadcastSend) -> EmailMessage:
@@ -265,6 +277,8 @@ class BroadcastMailer(Deliverer):
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
         row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast)
                               .where(BroadcastSend.id == row_id)).one()
+        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
+                 sequence=row.broadcast)
         session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id,
                           data={"broadcast": row.broadcast, "message_id": message_id}))
 

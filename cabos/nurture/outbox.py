@@ -306,8 +306,13 @@ class Deliverer:
         ready = []
         with self.database.session() as session:
             begin_write(session)
+            query = select(self.model).where(self.model.id.in_(ids))
+            if is_postgres(session):
+                query = query.with_for_update()
+            rows = {row.id: row for row in session.scalars(query)}  # locked in one statement
+            self._preload(session, list(rows.values()))
             for row_id in ids:
-                outcome = self._check_and_render(session, row_id, now)
+                outcome = self._check_and_render(session, row_id, now, rows.get(row_id))
                 if isinstance(outcome, tuple):
                     counts.add(*outcome)
                 else:
@@ -379,9 +384,16 @@ class Deliverer:
             row.status, row.sending_at, row.attempts = SENDING, now, row.attempts + 1
         return message
 
-    def _check_and_render(self, session: Session, row_id: int, now: datetime) -> EmailMessage | tuple[str, str]:
+    def _preload(self, session: Session, rows: list[Any]) -> None:
+        """Load what the checks of a batch read, in a few statements (the session's identity map keeps it)."""
+
+    def _check_and_render(self, session: Session, row_id: int, now: datetime,
+                          locked: Any = None) -> EmailMessage | tuple[str, str]:
         """The message for a row this sender still holds, or (outcome, reason) with the row settled."""
-        row = self._claimed_row(session, row_id)
+        if locked is not None:
+            row = locked if locked.status == CLAIMED and locked.claimed_by == self.id else None
+        else:
+            row = self._claimed_row(session, row_id)
         if row is None:
             return "lost", ""
         verdict = self._verdict(session, row, now)
@@ -469,6 +481,19 @@ class Deliverer:
         return outcome
 
 
+@dataclass(frozen=True)
+class _Rendered:
+    """What a sender remembers of a row it rendered, until the row is recorded as sent."""
+
+    email_hash: str
+    enrolment_id: int
+    contact_id: int
+    sequence: str
+    step: str
+    email: str
+    article: str | None
+
+
 class Sender(Deliverer):
     """One nurture sender process: claims outbox rows, checks each again, sends it."""
 
@@ -480,6 +505,7 @@ class Sender(Deliverer):
         self.library = library or app.extensions["cabos.content"].current()
         self.composer = Composer(app, self.library)
         self.rules = rules_of(self.library)
+        self._rendered: dict[int, _Rendered] = {}
 
     def _verdict(self, session: Session, row: OutboxMessage, now: datetime) -> tuple[str, str] | None:
         contact = session.get(Contact, row.contact_id)
@@ -488,14 +514,34 @@ class Sender(Deliverer):
             return SKIPPED, "article_gone"
         return verdict
 
+    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, EmailMessage]]:
+        self._rendered.clear()  # the previous batch is recorded by now
+        return super()._prepare_batch(ids, counts)
+
+    def _preload(self, session: Session, rows: list[OutboxMessage]) -> None:
+        if rows:
+            list(session.scalars(select(Contact).where(Contact.id.in_({r.contact_id for r in rows}))))
+            list(session.scalars(select(Enrolment).where(Enrolment.id.in_({r.enrolment_id for r in rows}))))
+
     def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
-        found = session.execute(select(Contact.email, Enrolment.status, Enrolment.exit_reason)
-                                .join(OutboxMessage, OutboxMessage.contact_id == Contact.id)
-                                .join(Enrolment, Enrolment.id == OutboxMessage.enrolment_id)
-                                .where(OutboxMessage.id == row_id)).one_or_none()
+        seen = self._rendered.get(row_id)
+        if seen is None:  # not rendered by this sender's batch: read what the check needs
+            found = session.execute(select(Contact.email, OutboxMessage.enrolment_id)
+                                    .join(OutboxMessage, OutboxMessage.contact_id == Contact.id)
+                                    .where(OutboxMessage.id == row_id)).one_or_none()
+            if found is None:
+                return CANCELLED, "erased"
+            key, enrolment_id = email_hash(found.email), found.enrolment_id
+        else:
+            key, enrolment_id = seen.email_hash, seen.enrolment_id
+        # One statement: the enrolment's state and whether the address is suppressed now.
+        found = session.execute(select(Enrolment.status, Enrolment.exit_reason,
+                                       select(Suppression.email_hash).where(Suppression.email_hash == key)
+                                       .exists().label("suppressed"))
+                                .where(Enrolment.id == enrolment_id)).one_or_none()
         if found is None:
             return CANCELLED, "erased"
-        if session.get(Suppression, email_hash(found.email)) is not None:
+        if found.suppressed:
             return CANCELLED, "unsubscribe"
         if found.status == EXITED:
             return CANCELLED, found.exit_reason or "exited"
@@ -506,7 +552,11 @@ class Sender(Deliverer):
         assert contact is not None
         values = self.composer.values(contact, row.data)
         assert values is not None
-        return self.composer.compose(row.id, row.email, contact, values).message
+        message = self.composer.compose(row.id, row.email, contact, values).message
+        # What the start and the sent record need, so they do not read the row again.
+        self._rendered[row.id] = _Rendered(email_hash(contact.email), row.enrolment_id, row.contact_id, row.sequence,
+                                           row.step, row.email, (row.data or {}).get("article"))
+        return message
 
     def _check(self, session: Session, row: OutboxMessage, contact: Contact | None, enrolment: Enrolment | None,
                now: datetime) -> tuple[str, str] | None:
@@ -534,14 +584,18 @@ class Sender(Deliverer):
         return None
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        row = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
-                                     OutboxMessage.email, OutboxMessage.data)
-                              .where(OutboxMessage.id == row_id)).one()
+        row = self._rendered.pop(row_id, None)
+        if row is None:
+            found = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
+                                           OutboxMessage.email, OutboxMessage.data)
+                                    .where(OutboxMessage.id == row_id)).one()
+            row = _Rendered("", 0, found.contact_id, found.sequence, found.step, found.email,
+                            (found.data or {}).get("article"))
         remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
                  sequence=row.sequence, step=row.step)
         session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
             "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
-            "message_id": message_id, **({"article": row.data["article"]} if row.data.get("article") else {})}))
+            "message_id": message_id, **({"article": row.article} if row.article else {})}))
 
 
 def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> None:

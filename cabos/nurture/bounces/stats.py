@@ -19,8 +19,8 @@ from cabos.nurture.bounces.models import COMPLAINT, HARD, SOFT, Feedback, Review
 
 @dataclass
 class Counts:
-    kind: str  # nurture | guide (| broadcast once bulk sends record their messages)
-    sequence: str
+    kind: str  # nurture | guide | broadcast
+    sequence: str  # the sequence, or the broadcast's slug
     step: str
     sent: int = 0
     hard: int = 0
