@@ -1,4 +1,4 @@
-"""`cabos contacts export EMAIL` and `cabos contacts erase EMAIL`."""
+"""`cabos contacts export EMAIL`, `cabos contacts erase EMAIL`, `cabos contacts purge-pending`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import json
 import sys
 
 import click
+from datetime import timedelta
+
+from flask import current_app
 from flask.cli import AppGroup
 
-from cabos.contacts import personal_data
-from cabos.db import session_scope
+from cabos.contacts import personal_data, proof
+from cabos.db import session_scope, utcnow
 
 
 @click.group("contacts", cls=AppGroup)
@@ -44,3 +47,12 @@ def erase_command(email: str, yes: bool) -> None:
     total = sum(removed.values())
     details = ", ".join(f"{table}: {n}" for table, n in sorted(removed.items()) if n) or "nothing was held"
     click.echo(f"erased {total} rows ({details}); the address is suppressed (kept as a hash)")
+
+
+@contacts_group.command("purge-pending")
+def purge_pending_command() -> None:
+    """Delete form answers whose emailed confirmation expired unclicked (run it daily, like tracking purge)."""
+    before = utcnow() - timedelta(seconds=int(current_app.config["CONFIRM_LINK_MAX_AGE"]))
+    with session_scope() as session:
+        removed = proof.purge_unconfirmed(session, before)
+    click.echo(f"removed {removed} unconfirmed form answers sent before {before:%Y-%m-%d %H:%M} UTC")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cabos.contacts import consent
@@ -153,3 +153,10 @@ def confirm(session: Session, pending: PendingSubmission, doc: Document, visitor
             consent.subscribe(session, contact, str(answers["list"]), pending.created_at, now)
     session.flush()
     return contact
+
+
+def purge_unconfirmed(session: Session, before: datetime) -> int:
+    """Delete answers whose confirmation never came (sent before ``before``); return how many."""
+    return int(session.execute(
+        delete(PendingSubmission).where(PendingSubmission.confirmed_at.is_(None), PendingSubmission.created_at < before)
+        .execution_options(synchronize_session=False)).rowcount or 0)

@@ -132,3 +132,20 @@ def test_twenty_posts_for_one_address_from_twenty_ips_send_at_most_the_limit(
                                                                "email": "ana@example.com"})
     assert answer.status_code == 200 and "Check your inbox" in answer.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(GuideMail)) == limit  # the resend form counts too
+
+
+def test_answers_never_confirmed_are_purged_once_their_link_has_expired(
+        app: Flask, session: Session, runner) -> None:  # type: ignore[no-untyped-def]
+    import time_machine
+    from datetime import timedelta
+
+    from cabos.db import utcnow
+
+    assert submit(app.test_client()).status_code == 303
+    assert submit(app.test_client(), name="Someone else").status_code == 200
+    assert "removed 0 " in runner.invoke(args=["contacts", "purge-pending"]).output  # the link still works
+    with time_machine.travel(utcnow() + timedelta(seconds=app.config["CONFIRM_LINK_MAX_AGE"] + 60)):
+        result = runner.invoke(args=["contacts", "purge-pending"])
+    assert "removed 1 " in result.output, result.output
+    assert session.scalar(select(func.count()).select_from(PendingSubmission)) == 0
+    assert _contact(session).name == "Ana Pérez"
