@@ -1,4 +1,5 @@
-"""The contact page of a contact with 10,000 events in a 5,000,000-event database, SQLite and PostgreSQL.
+"""The contact page of a contact with 10,000 events in a 5,000,000-event database, and the salesperson's
+Today page with 300 contacts of their own, SQLite and PostgreSQL.
 
 Generates the events in bulk (executemany on SQLite with the events indexes built afterwards,
 ``generate_series`` on PostgreSQL; deterministic), scores the one contact through the intent
@@ -166,6 +167,7 @@ def measure(url: str, runs: int) -> dict[str, float]:
     from cabos.site import create_app
     from cabos.staff.models import StaffUser
     from cabos.contacts.models import Contact
+    from cabos.sales.models import Activity, Handoff
 
     instance = Path(tempfile.mkdtemp(prefix="cabos-bench-"))
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "CONTENT_DIR": str(ROOT / "content"),
@@ -178,6 +180,15 @@ def measure(url: str, runs: int) -> dict[str, float]:
             s.flush()
             update_contact(s, 1, NOW)
             create_handoff(s, s.get(Contact, 1), {"bench": True}, NOW)
+            # A salesperson's book: 300 handoffs (new, overdue, accepted), 100 next steps due up to today.
+            for c in range(2, 302):
+                created = NOW - timedelta(hours=c)
+                s.add(Handoff(contact_id=c, open_contact_id=c, assigned_to=user.id, created_at=created,
+                              due_at=created + timedelta(hours=24), status="accepted" if c % 3 == 0 else "new",
+                              first_response_at=created + timedelta(hours=1) if c % 3 == 0 else None, score=20.0))
+            for c in range(2, 102):
+                s.add(Activity(contact_id=c, staff_user_id=user.id, kind="call", body="Spoke", next_step="Call back",
+                               due_on=(NOW - timedelta(days=c % 3)).date(), occurred_at=NOW - timedelta(days=3)))
         user_id = f"{user.id}:{user.session_version}"
     client = app.test_client()
     with client.session_transaction() as sess:
@@ -189,7 +200,7 @@ def measure(url: str, runs: int) -> dict[str, float]:
     results: dict[str, float] = {}
     for name, path in (("contact page", "/staff/contacts/1"),
                        ("older trail page", f"/staff/contacts/1?before={cursor}"),
-                       ("queue", "/staff/queue")):
+                       ("queue", "/staff/queue"), ("today", "/staff/today")):
         times, cpu = [], []
         for _ in range(5):  # warm the caches (database pages, templates, translations) first
             client.get(path)
@@ -219,8 +230,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated databases (then --reuse them)")
     parser.add_argument("--reuse", action="store_true", help="measure the databases a --keep run left")
     args = parser.parse_args()
-    print("| backend | build | contact page p50 | p95 | CPU p50 | older page p50 | queue p50 | load |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | build | contact page p50 | p95 | CPU p50 | older page p50 | queue p50 | today p50 / p95 / CPU "
+          "| load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
         start = time.perf_counter()
         kept = Path(tempfile.gettempdir()) / "cabos-bench-sales.sqlite3"
@@ -240,7 +252,8 @@ def main() -> None:
                     kept.unlink(missing_ok=True)
         print(f"| {backend} ({args.events:,} events, {args.contact_events:,} for the contact) | {built:.0f} s | "
               f"{r['contact page p50']:.1f} ms | {r['contact page p95']:.1f} ms | {r['contact page cpu']:.1f} ms | "
-              f"{r['older trail page p50']:.1f} ms | {r['queue p50']:.1f} ms | {os.getloadavg()[0]:.1f} |", flush=True)
+              f"{r['older trail page p50']:.1f} ms | {r['queue p50']:.1f} ms | {r['today p50']:.1f} / "
+              f"{r['today p95']:.1f} / {r['today cpu']:.1f} ms | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
@@ -65,7 +65,7 @@ def day(session: Session, user: StaffUser, now: datetime, today: date, title_of:
                                 .limit(LIMIT)))
     steps = list(session.scalars(select(Activity).where(Activity.staff_user_id == user.id, Activity.done_at.is_(None),
                                                         Activity.due_on.is_not(None), Activity.due_on <= today)
-                                 .order_by(Activity.due_on, Activity.id).limit(2 * LIMIT)))
+                                 .order_by(Activity.due_on.desc(), Activity.id).limit(2 * LIMIT)))
     back = came_back(session, user, now)
     contacts = _contacts(session, {h.contact_id for h in new + late} | {s.contact_id for s in steps}
                          | {c for c, *_ in back})
@@ -73,10 +73,10 @@ def day(session: Session, user: StaffUser, now: datetime, today: date, title_of:
     found.new = [Line(contacts[h.contact_id], h.created_at, handoff=h) for h in new if h.contact_id in contacts]
     found.overdue = [Line(contacts[h.contact_id], h.due_at, handoff=h) for h in late if h.contact_id in contacts]
     for s in steps:
-        if s.contact_id in contacts:
-            (found.due_today if s.due_on == today else found.late_steps).append(
-                Line(contacts[s.contact_id], s.due_on or today, step=s))
-    titles = latest_titles(session, [c for c, *_ in back], title_of)
+        bucket = found.due_today if s.due_on == today else found.late_steps
+        if s.contact_id in contacts and len(bucket) < LIMIT:
+            bucket.append(Line(contacts[s.contact_id], s.due_on or today, step=s))
+    titles = latest_titles(session, back, title_of)
     found.came_back = [Line(contacts[c], last, readings=n, last_title=titles.get(c, ""), since=since)
                        for c, last, n, since in back if c in contacts]
     return found
@@ -101,27 +101,22 @@ def came_back(session: Session, user: StaffUser, now: datetime) -> list[tuple[in
                                  .where(Activity.staff_user_id == user.id, Activity.contact_id.in_(ids))
                                  .group_by(Activity.contact_id)):
         since[c] = max(since[c], at)
-    last = dict(session.execute(select(Event.contact_id, func.max(Event.occurred_at))
-                                .where(Event.contact_id.in_(ids), Event.type == "reading")
-                                .group_by(Event.contact_id)).all())
-    out = []
-    for c in ids:
-        if c in last and last[c] > since[c]:
-            n = session.scalar(select(func.count()).select_from(Event).where(
-                Event.contact_id == c, Event.type == "reading", Event.occurred_at > since[c])) or 0
-            out.append((c, last[c], n, since[c]))
+    # One query: each contact's readings after their own "since" (a CASE on the contact), read through
+    # (contact_id, occurred_at) for these contacts only.
+    after = case({c: literal(at, Event.occurred_at.type) for c, at in since.items()}, value=Event.contact_id)
+    found = session.execute(select(Event.contact_id, func.max(Event.occurred_at), func.count())
+                            .where(Event.contact_id.in_(ids), Event.type == "reading", Event.occurred_at > after)
+                            .group_by(Event.contact_id)).all()
+    out = [(c, last, n, since[c]) for c, last, n in found]
     out.sort(key=lambda r: r[1], reverse=True)
     return out[:LIMIT]
 
 
-def latest_titles(session: Session, contact_ids: list[int], title_of: Any) -> dict[int, str]:
-    """The title of each contact's newest reading."""
-    out: dict[int, str] = {}
-    if title_of is None:
-        return out
-    for c in contact_ids[:LIMIT]:
-        event = session.scalar(select(Event).where(Event.contact_id == c, Event.type == "reading")
-                               .order_by(Event.occurred_at.desc()).limit(1))
-        if event is not None:
-            out[c] = title_of(event)
-    return out
+def latest_titles(session: Session, back: list[tuple[int, datetime, int, datetime]], title_of: Any) -> dict[int, str]:
+    """The title of each contact's newest reading (one query: the reading at each contact's last time)."""
+    if title_of is None or not back:
+        return {}
+    last = {c: literal(at, Event.occurred_at.type) for c, at, *_ in back}
+    events = session.scalars(select(Event).where(Event.contact_id.in_(list(last)), Event.type == "reading",
+                                                 Event.occurred_at == case(last, value=Event.contact_id)))
+    return {e.contact_id: title_of(e) for e in events if e.contact_id is not None}
