@@ -126,6 +126,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRACKING_NEW_VISITOR_LIMIT", "30 per minute",
             "New visitors (a beacon without a visitor cookie) per network; past it the beacon is "
             "dropped as `rate_limit` and no visitor is made."),
+    Setting("TRACKING_SPILL_DIR", "",
+            "Folder where a process appends the readings it accepts while the database is away (one "
+            "file per process, removed once written; files of processes that died are replayed at "
+            "start). Empty: `tracking-spill` in the instance folder. Local disk, one per instance."),
     Setting("TRACKING_FLUSH_MS", None,
             "When traffic is low, milliseconds accepted beacons wait in memory before they are written "
             "together in one transaction (a full buffer is written at once, and what is left at shutdown). "

@@ -136,6 +136,7 @@ def app(tmp_path: Path, database_url: str, content_dir: Path, app_config: dict[s
         "MAIL_FOLDER": str(tmp_path / "mail"),
         "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
         "SITE_URL": "http://localhost",
+        "TRACKING_SPILL_DIR": str(tmp_path / "tracking-spill"),
         **app_config,
     }
     application = create_app(config)
@@ -245,7 +246,8 @@ def app_factory(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-d
         application = create_app({
             "TESTING": True, "SECRET_KEY": "test-secret-not-for-production", "DATABASE_URL": database_url,
             "CONTENT_DIR": str(content), "MAIL_BACKEND": "folder", "MAIL_FOLDER": str(tmp_path / "mail"),
-            "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"), "SITE_URL": "http://localhost", **config,
+            "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"), "SITE_URL": "http://localhost",
+            "TRACKING_SPILL_DIR": str(tmp_path / "tracking-spill"), **config,
         })
         apps.append(application)
         return application

@@ -36,6 +36,7 @@ from datetime import date
 from sqlalchemy.exc import DBAPIError
 
 from cabos.db import Database
+from cabos.tracking.spill import Spill
 from cabos.tracking.store import Reading, touch_contacts, write_batch
 
 log = logging.getLogger("cabos.tracking")
@@ -73,7 +74,7 @@ class WriterLock:
 
 
 class WriteBuffer:
-    def __init__(self, database: Database, flush_ms: int, size: int) -> None:
+    def __init__(self, database: Database, flush_ms: int, size: int, spill_dir: str | None = None) -> None:
         self.database = database
         self.interval = flush_ms / 1000
         self.size = max(1, size)
@@ -94,6 +95,19 @@ class WriteBuffer:
         self._file_lock = WriterLock(database)
         self._retry_at = 0.0   # after a failed batch, requests leave writing to the thread until then
         self._backoff = 0.0
+        self.spill = Spill(spill_dir)
+        self._away = False  # the last write failed: accepted readings go to the spill file too
+        self._spilled: set[int] = set()  # ids of queued readings already in a spill file
+
+    def replay(self) -> int:
+        """Queue the readings that processes now gone spilled while the database was away."""
+        readings = self.spill.claim()
+        if readings:
+            with self._lock:
+                self._readings.extend(readings)
+                self._spilled.update(id(r) for r in readings)
+            self._after_add()
+        return len(readings)
 
     @property
     def synchronous(self) -> bool:
@@ -122,6 +136,9 @@ class WriteBuffer:
         with self._lock:
             if len(self._readings) >= self.hard_limit:
                 return False
+            if self._away:  # on disk before the beacon is answered: it survives a kill of this process
+                self.spill.write([reading])
+                self._spilled.add(id(reading))
             self._readings.append(reading)
         self._after_add()
         return True
@@ -202,6 +219,10 @@ class WriteBuffer:
                         drops, self._drops = self._drops, Counter()
                     if not readings and not drops:
                         self._flushed_at = time.monotonic()
+                        with self._lock:
+                            if not self._away and not self._readings and self.spill.holding:
+                                self.spill.clear()
+                                self._spilled.clear()
                         return written
                     self._write(readings, drops, attempts)
                     written += len(readings)
@@ -223,6 +244,13 @@ class WriteBuffer:
                     with self._lock:
                         self._readings[:0] = readings
                         self._drops.update(drops)
+                        self._away = True
+                        try:
+                            fresh = [r for r in self._readings if id(r) not in self._spilled]
+                            self.spill.write(fresh)
+                            self._spilled.update(id(r) for r in fresh)
+                        except OSError:
+                            log.exception("tracking: readings could not be spilled to %s", self.spill.folder)
                     self._backoff = min(5.0, max(0.5, self._backoff * 2))
                     self._retry_at = time.monotonic() + self._backoff
                     log.exception("tracking: %d readings stay queued after %d attempts (%d waiting)",
@@ -230,6 +258,7 @@ class WriteBuffer:
                     raise
                 time.sleep(0.05 * 2 ** attempt)
         self._backoff, self._retry_at = 0.0, 0.0
+        self._away = False
         if self.after_write is not None:
             with self._lock:
                 self._written.append(readings)

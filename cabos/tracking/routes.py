@@ -14,6 +14,8 @@ visitor (cacheable), so they cannot carry one. Neither can be abused across site
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +112,26 @@ def openapi_document() -> Response:
     return jsonify(openapi.document(site_url("/")))
 
 
+def _replay_on_first_request(app: Flask) -> None:
+    """Queue what processes killed during an outage spilled, once per serving process: at its first
+    request, not at start (``cabos serve`` builds the app before it execs gunicorn, and CLI commands
+    build one too; neither should take the files)."""
+    done = threading.Event()
+
+    @app.before_request
+    def _replay() -> None:
+        if not done.is_set():
+            done.set()
+            try:
+                state(app).buffer.replay()
+            except OSError:
+                log.exception("tracking: the spill files could not be read")
+
+
+def _spill_dir(app: Flask) -> str:
+    return str(app.config.get("TRACKING_SPILL_DIR") or os.path.join(app.instance_path, "tracking-spill"))
+
+
 def _settings(app: Flask) -> tuple[int, int]:
     flush_ms = app.config.get("TRACKING_FLUSH_MS")
     if flush_ms is None:
@@ -141,10 +163,11 @@ def init_app(app: Flask) -> None:
     staff page of dropped beacons."""
     flush_ms, size = _settings(app)
     app.extensions["cabos.tracking"] = Tracking(
-        buffer=WriteBuffer(db.database(app), flush_ms, size),
+        buffer=WriteBuffer(db.database(app), flush_ms, size, spill_dir=_spill_dir(app)),
         limiter=ratelimit.make(app),
     )
     app.register_blueprint(bp)
+    _replay_on_first_request(app)
     beacon.install(app)
     forms_limiter: Any = app.extensions.get("cabos.limiter")
     if forms_limiter is not None:

@@ -36,8 +36,10 @@ def sample(name: str, message_id: str = MID, recipient: str = "ana@example.com")
     ("exim.eml", "hard", "5.1.1"),
     ("arf.eml", "complaint", "abuse"),
 ])
-def test_each_real_format_gives_its_kind_status_and_the_original_message_id(name: str, kind: str, status: str) -> None:
-    reading = dsn.parse(sample(name))
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])  # as stored in a file, as a mailbox serves it
+def test_each_real_format_gives_its_kind_status_and_the_original_message_id(name: str, kind: str, status: str,
+                                                                            line_end: bytes) -> None:
+    reading = dsn.parse(sample(name).replace(b"\n", line_end))
     (report,) = reading.reports
     assert (report.kind, report.status) == (kind, status)
     assert report.message_id.strip("<>") == MID.strip("<>")
@@ -183,3 +185,22 @@ def test_a_mailbox_url_of_another_kind_is_refused_with_the_reason(app: Flask, ru
     app.config["MAIL_BOUNCE_MAILBOX"] = "http://example.com/"
     result = runner.invoke(args=["mail", "bounces"])
     assert result.exit_code == 1 and "imap://" in result.output
+
+
+def test_the_worker_reads_the_mailbox_every_interval_and_survives_an_unreachable_one(  # type: ignore[no-untyped-def]
+        app: Flask, session, caplog) -> None:
+    contact, message_id = _sent(app, session)
+    box = Box()
+    box.add(sample("exim.eml", message_id).replace(b"\n", b"\r\n"))
+    job = app.extensions["cabos.worker_jobs"]["bounce-mailbox"]
+    with serve("pop3", box) as port:
+        app.config["MAIL_BOUNCE_MAILBOX"] = f"pop3://rebotes:s3cret%20pass@127.0.0.1:{port}"
+        job(app, lambda: False)
+        box.add(sample("arf.eml", message_id).replace(b"\n", b"\r\n"))
+        job(app, lambda: False)  # within MAIL_BOUNCE_INTERVAL: not read yet
+    assert [m.deleted for m in box.messages] == [True, False]
+    assert session.get(Suppression, email_hash(contact.email)).reason == "bounced"
+    app.config["MAIL_BOUNCE_INTERVAL"] = 0
+    app.config["MAIL_BOUNCE_MAILBOX"] = f"pop3://rebotes:x@127.0.0.1:{port}"  # nobody listens there now
+    job(app, lambda: False)
+    assert "bounce mailbox: cannot read it" in caplog.text

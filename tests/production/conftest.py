@@ -96,6 +96,7 @@ class Cluster:
             "CABOS_MAIL_FROM": f"hola@{PUBLIC_HOST}",
             "CABOS_MAIL_TIMEOUT": "5",
             "CABOS_TRACKING_FLUSH_MS": "200",
+            "CABOS_TRACKING_SPILL_DIR": str(self.tmp / "tracking-spill"),
             "CABOS_LOG_FORMAT": "json",
             **self.settings, **extra,
         })

@@ -125,6 +125,49 @@ def test_postgresql_stopped_for_ten_seconds_under_load(private_postgres: Private
     assert request_log_statuses(app)[500] == 0
 
 
+def test_beacons_accepted_while_the_database_is_down_survive_a_sigkill(private_postgres: PrivatePostgres,
+                                                                      tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """PostgreSQL stopped, beacons accepted, the instance (master and workers) killed with SIGKILL,
+    PostgreSQL back, the instance started again: every accepted beacon stored exactly once."""
+    cluster = Cluster(private_postgres.url, tmp_path, smtp_server, settings=dict(HIGH_LIMITS))
+    migrated = cluster.run("db", "upgrade")
+    assert migrated.returncode == 0, migrated.stderr
+    engine = create_engine(private_postgres.url)
+
+    def stored() -> tuple[int, int, int]:
+        with Session(engine) as session:
+            return (session.scalar(select(func.count()).select_from(Event).where(Event.type == "reading")) or 0,
+                    session.scalar(select(func.count(func.distinct(Event.view_id))).where(Event.type == "reading")) or 0,
+                    session.scalar(select(func.coalesce(func.sum(ContentView.views), 0))) or 0)
+
+    try:
+        app = cluster.instance("app")
+        reader = Reader("203.0.113.60")
+        pages = [reader.get(app, path) for path in paths(app, "articulos")[:4]]
+        tokens = [page.text.split('data-view="', 1)[1].split('"', 1)[0] for page in pages]
+        private_postgres.stop()
+        answers = [reader.beacon(app, tokens[i % len(tokens)], view_nonce(), 4000, 40, timeout=5).status_code
+                   for i in range(24)]
+        accepted = answers.count(204)
+        assert accepted > 0, answers
+        spill = tmp_path / "tracking-spill"
+        # The writers fail within a flush interval and spill what they hold; later beacons are on disk
+        # before they are answered.
+        wait_for(lambda: sum(len(p.read_bytes().splitlines()) for p in spill.glob("*.jsonl")) >= accepted, 20,
+                 "the accepted readings in the spill files")
+        os.killpg(app.popen.pid, signal.SIGKILL)  # master and workers: nothing is written at exit
+        app.popen.wait(timeout=10)
+        private_postgres.start()
+        cluster.instance("app-again")  # its workers replay the files of the killed ones
+        wait_for(lambda: stored()[0] >= accepted, 30, "the spilled readings written")
+        time.sleep(1.5)  # a second flush would show a double
+        assert stored() == (accepted, accepted, accepted)
+        assert not list(spill.glob("*.jsonl")), "the spill files are removed once written"
+    finally:
+        cluster.stop_all()
+        engine.dispose()
+
+
 def test_a_worker_killed_mid_batch_and_restarted_sends_each_email_at_most_once_and_loses_none(
         cluster: Cluster, session: Session, smtp_server: SmtpServer) -> None:
     cluster.settings.update(HIGH_LIMITS)

@@ -167,7 +167,7 @@ def _arf(message: EmailMessage) -> Reading:
 def _plain_bounce(message: EmailMessage) -> Reading:
     failed = [a.strip().lower() for a in str(message["X-Failed-Recipients"]).split(",") if a.strip()]
     body = message.get_body(preferencelist=("plain",))
-    text = body.get_content() if body is not None else ""
+    text = (body.get_content() if body is not None else "").replace("\r\n", "\n")  # mailboxes keep CRLF
     separator = _SEPARATORS.search(text)
     if separator is None:
         raise Malformed("a plain-text bounce without a copy of the original message")
