@@ -60,6 +60,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "nurture_pages.preview": frozenset({"admin", "marketer"}),
     "nurture_pages.preview_html": frozenset({"admin", "marketer"}),
     "nurture_pages.test_send": frozenset({"admin", "marketer"}),
+    "intent_staff.backtest": EVERYONE,
 }
 # Under /staff/ or /api/ but open to anyone, on purpose.
 OPEN = {"staff.login": "the sign-in form", "staff.logout": "signing out needs no session (CSRF still applies)",
