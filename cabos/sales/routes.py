@@ -283,7 +283,7 @@ def today_page() -> Any:
     form = BookingForm(formdata=None, booking_url=user.booking_url)
     return render_template("sales/today.html", day=found, now=moment, problems=problem_names(),
                            booking_form=form, done_form=ActionForm(formdata=None),
-                           threshold=current_rules().threshold)
+                           threshold=current_rules().threshold, limit=today.LIMIT)
 
 
 @staff_required("sales")

@@ -21,7 +21,7 @@ from cabos.sales.queue import overdue_clause
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event
 
-LIMIT = 50  # per list: a day has only so many lines worth reading
+LIMIT = 20  # per list: a day has only so many lines worth reading (the queue has the rest)
 RECENT_CONTACTS = 300  # "came back" looks at the salesperson's most recent contacts
 
 
