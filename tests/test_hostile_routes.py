@@ -25,7 +25,7 @@ from cabos.staff.models import StaffUser
 from tests.conftest import staff_login
 from tests.sales.conftest import run_journey
 
-WALK = settings(max_examples=45, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+WALK = settings(max_examples=45, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 
 INTS = st.sampled_from(["0", "-1", "1", "2", "2147483648", "9223372036854775808", "18446744073709551616",
