@@ -233,9 +233,18 @@ def lapse_time(a: Assessment, rules: Rules) -> datetime | None:
 
 
 def should_hand_off(state: Any, rules: Rules) -> bool:
-    """Purchase mode, a grade at least ``handoff.min_grade`` and no hard exclusion: hand to sales (visitors never)."""
-    return state.mode == PURCHASE and state.grade is not None and not getattr(state, "excluded", ()) \
-        and grade_rank(state.grade) <= grade_rank(rules.handoff_min_grade)
+    """Purchase mode, a grade at least ``handoff.min_grade`` and no hard exclusion: hand to sales (visitors never).
+
+    A person who asked for sales themselves (a demo or contact-sales request) is answered whatever
+    their grade, unless they are excluded or graded D: below the bar is a call sales can still win,
+    but nobody should ask for a demo and hear nothing.
+    """
+    if state.mode != PURCHASE or state.grade is None or getattr(state, "excluded", ()):
+        return False
+    why = getattr(state, "why", None) or {}
+    asked = why.get("entry") == "hand_raise" or "request" in why
+    bar = grade_rank("C") if asked else grade_rank(rules.handoff_min_grade)
+    return grade_rank(state.grade) <= max(bar, grade_rank(rules.handoff_min_grade))
 
 
 # --- storage form ------------------------------------------------------------------------------

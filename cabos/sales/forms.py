@@ -32,7 +32,7 @@ class NoteForm(FlaskForm):
     kind = SelectField(_l("What"), choices=[], validate_choice=False)
     body = TextAreaField(_l("What was said"))
     next_step = StringField(_l("Next step"))
-    due_on = DateField(_l("Due"), validators=[Optional()])
+    due_on = DateField(_l("Due on"), validators=[Optional()])
 
 
 class PhoneForm(FlaskForm):

@@ -45,6 +45,16 @@ def test_a_fit_contact_asking_for_a_demo_is_handed_off_at_once_with_the_message(
     assert handoff.evidence["why"]["entry"] == "hand_raise" and handoff.evidence["why"]["message"] == MESSAGE
 
 
+def test_a_request_below_the_handoff_grade_still_reaches_sales(session) -> None:
+    # role 0 + 10-49 employees 15 + Spain 10 = 25 points: grade C, below the usual bar (B)
+    contact = add_contact(session, email="luis@ferreteria-sol.es", role="Responsable de compras",
+                          company_size="10-49", country="España")
+    raise_hand(session, contact.id, NOW)
+    session.commit()
+    handoff = session.scalar(select(Handoff).where(Handoff.contact_id == contact.id))
+    assert handoff is not None and handoff.grade == "C"
+
+
 def test_a_request_from_outside_the_target_is_purchase_mode_but_not_a_handoff(session) -> None:
     contact = add_contact(session, email="pepe@gmail.com", role="Estudiante")
     raise_hand(session, contact.id, NOW, kind="contact_sales")
