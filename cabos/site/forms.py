@@ -27,6 +27,7 @@ from flask_wtf.form import _Auto, _is_submitted  # the "no formdata given" marke
 from flask import request
 from wtforms import (BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField,
                      TextAreaField)
+from sqlalchemy.exc import OperationalError
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from cabos.contacts.capture import normalise_email, valid_email
@@ -139,8 +140,14 @@ def recognised() -> Contact | None:
     if visitor_id is None:
         return None
     session = get_session()
-    visitor = session.get(Visitor, visitor_id)
-    return session.get(Contact, visitor.contact_id) if visitor is not None and visitor.contact_id else None
+    try:
+        visitor = session.get(Visitor, visitor_id)
+        return session.get(Contact, visitor.contact_id) if visitor is not None and visitor.contact_id else None
+    except OperationalError:
+        # The database is away: the page (an article with a newsletter form) still serves, with the
+        # whole form, as every page does while readings go to the buffer.
+        session.rollback()
+        return None
 
 
 def unknown_fields(contact: Contact, specs: tuple[FormField, ...]) -> tuple[FormField, ...]:
