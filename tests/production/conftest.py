@@ -25,6 +25,12 @@ from typing import Any
 import pytest
 import requests
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cabos.contacts.consent import confirm as confirm_consent
+from cabos.contacts.models import Contact
+from cabos.db import utcnow
 from tests.conftest import CABOS, ROOT, SmtpServer, cabos_env
 
 SECRET = "production-test-secret-" + "x" * 40
@@ -260,6 +266,20 @@ class Reader:
 
 def view_nonce() -> str:
     return secrets.token_hex(16)
+
+
+def click_consent_links(session: Session, email_like: str) -> int:
+    """Everyone whose address matches ``email_like`` clicks their consent confirmation (double opt-in).
+
+    What the emailed link's button runs (cabos.contacts.consent.confirm): marketing consent counts from
+    then on, so the workers' tick enrols them in the welcome sequence.
+    """
+    contacts = list(session.scalars(select(Contact).where(Contact.email.like(email_like))))
+    for contact in contacts:
+        confirm_consent(session, contact, form="guide", content="guia", text="Acepto recibir guías por email.",
+                        language="es", given_at=utcnow(), now=utcnow())
+    session.commit()
+    return len(contacts)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:

@@ -21,9 +21,6 @@ import requests
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from cabos.contacts.consent import confirm as confirm_consent
-from cabos.contacts.models import Contact
-from cabos.db import utcnow
 from cabos.nurture.models import SENT, UNKNOWN, OutboxMessage
 from cabos.tracking.models import ContentView, Event
 from tests.conftest import SmtpServer
@@ -32,6 +29,7 @@ from tests.production.conftest import (
     Instance,
     PrivatePostgres,
     Reader,
+    click_consent_links,
     outbox_ids,
     view_nonce,
     wait_for,
@@ -185,10 +183,7 @@ def test_a_worker_killed_mid_batch_and_restarted_sends_each_email_at_most_once_a
         assert answer.status_code == 303
     # Marketing consent counts once its emailed link is clicked (double opt-in): each person clicks it,
     # so the worker's tick enrols all 40 and the outbox has a batch to be killed in the middle of.
-    for contact in session.scalars(select(Contact).where(Contact.email.like("%@almacenes.test"))):
-        confirm_consent(session, contact, form="guide", content="guia", text="Acepto recibir guías por email.",
-                        language="es", given_at=utcnow(), now=utcnow())
-    session.commit()
+    assert click_consent_links(session, "%@almacenes.test") == total
     first = cluster.worker("worker-1", interval=0.2)
     wait_for(lambda: len(outbox_ids(smtp_server)) >= 3, 60, "the first worker's first sends", every=0.005)
     os.killpg(first.popen.pid, signal.SIGKILL)  # no cleanup, no atexit: a crash

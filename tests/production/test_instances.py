@@ -19,10 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
-from cabos.nurture.models import SENT, OutboxMessage
+from cabos.nurture.models import SENT, GuideMail, OutboxMessage
+from cabos.site.guide_mail import CONFIRM, FORM
 from cabos.tracking.models import Event, Visitor
 from tests.conftest import SmtpServer
-from tests.production.conftest import Cluster, Instance, Reader, outbox_ids, view_nonce, wait_for
+from tests.production.conftest import (Cluster, Instance, Reader, click_consent_links, outbox_ids, view_nonce,
+                                       wait_for)
 
 
 def paths(instance: Instance, section: str) -> list[str]:
@@ -102,10 +104,13 @@ def test_two_instances_and_two_workers_share_one_database(cluster: Cluster, sess
     codes = [spammer.fill_form(instance, guides[0], email="").status_code for instance in (a, b, a, b)]
     assert codes == [422, 422, 422, 429], codes
 
-    # Both workers tick; each due email reaches the SMTP server once.
+    # Each clicks the consent link (double opt-in), so each is due a welcome email;
+    # both workers tick, and each due email reaches the SMTP server once.
+    assert click_consent_links(session, "%@almacenes.test") == len(readers)
     wait_for(lambda: len(set(outbox_ids(smtp_server))) >= len(readers), 90, "one welcome email per contact")
-    # The guide link emails come from the workers too (a form only queues its email): one per form.
-    wait_for(lambda: len(set(guide_mail_ids(smtp_server))) >= len(readers), 90, "one guide email per form")
+    # The form's emails come from the workers too (a form only queues them): per form the guide link,
+    # and, the box being ticked by a new contact, the consent confirmation.
+    wait_for(lambda: len(set(guide_mail_ids(smtp_server))) >= 2 * len(readers), 90, "two emails per form")
     for worker in workers:  # let both tick a few more times: nothing more may go out
         worker.stop()
     for worker in workers:
@@ -118,7 +123,9 @@ def test_two_instances_and_two_workers_share_one_database(cluster: Cluster, sess
     welcome = {m.rcpt_tos[0] for m in smtp_server.messages if m.message["X-Cabos-Outbox"]}
     assert len(welcome) == len(readers)
     guide_mails = guide_mail_ids(smtp_server)
-    assert len(guide_mails) == len(set(guide_mails)) == len(readers), Counter(guide_mails).most_common(3)
+    assert len(guide_mails) == len(set(guide_mails)) == 2 * len(readers), Counter(guide_mails).most_common(3)
+    kinds = Counter(session.scalars(select(GuideMail.kind).where(GuideMail.id.in_(guide_mails))))
+    assert kinds == {FORM: len(readers), CONFIRM: len(readers)}, kinds
 
     # Stopped gracefully, the instances have written everything they accepted: one event per view.
     for instance in (a, b):
