@@ -252,13 +252,15 @@ class _Walker:
                 self.blocked_after = None  # asking is new evidence, whatever sales said before
                 self.enter(t, request)
             return
-        base, share, points, evidence = contribution(r, self.rules)
+        seen = r.type == "reading" and r.content_kind != "page" and bool(r.problems)
+        fast = skimmed(r, self.rules) if seen else None
+        base, share, points, evidence = contribution(r, self.rules, fast)
         if base <= 0:
             return
         self.add(r, base, share, points, evidence)
-        if r.content_kind != "page" and r.problems and r.type == "reading":
+        if seen:
             self.seen.append(Seen(t, (r.content_kind or "", r.content_slug or ""), r.stage, r.problems, base,
-                                  r.engaged_ms, skimmed(r, self.rules)))
+                                  r.engaged_ms, bool(fast)))
             self.seen_at.append(t)
         if evidence or points > 0:
             self.last_keep = t
