@@ -98,8 +98,9 @@ def candidate_content(workdir: Path) -> tuple[Path, Path]:
 
 def cabos(args: list[str], url: str, content_dir: Path) -> tuple[float, float, float, float, str]:
     """Run `cabos …`: (wall s, CPU s of it and its workers, load before, load after, last lines of output)."""
-    env = {**os.environ, "CABOS_DATABASE_URL": url, "CABOS_CONTENT_DIR": str(content_dir),
-           "CABOS_SECRET_KEY": "bench"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CABOS_")}  # never the developer's settings
+    env.update({"CABOS_DATABASE_URL": url, "CABOS_CONTENT_DIR": str(content_dir), "CABOS_SECRET_KEY": "bench",
+                "CABOS_CONFIG": str(ROOT / "no-such-config.toml")})
     before_load = os.getloadavg()[0]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
