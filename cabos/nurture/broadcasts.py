@@ -21,7 +21,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -40,7 +39,8 @@ from cabos.intent.models import IntentState
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Values, compose, recipient
-from cabos.nurture.links import unsubscribe_token
+from cabos.nurture import subject_tests
+from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
@@ -172,10 +172,17 @@ def queue(session: Session, library: Library, slug: str, now: datetime, by: str)
                                      recipients=len(found.recipients), queued_at=now, queued_by=by))
     except IntegrityError:
         raise Refused(f"broadcast {slug!r} is being queued by someone else") from None
+    test = found.broadcast.test
+    tested = subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug), test) \
+        if test else {}
+    if test:
+        subject_tests.start(session, subject_tests.broadcast_key(slug), now)
+    rest_at = now + test.wait if test else now  # the rest wait for the test's winner
     for i in range(0, len(found.recipients), 1000):
         insert_ignoring_duplicates(session, BroadcastSend, [
             {"broadcast": slug, "contact_id": m.id, "created_at": now, "status": QUEUED, "reason": "",
-             "next_attempt_at": now, "attempts": 0, "error": ""} for m in found.recipients[i:i + 1000]])
+             "next_attempt_at": now if m.id in tested or not test else rest_at, "attempts": 0, "error": "",
+             "variant": tested.get(m.id), "tested": m.id in tested} for m in found.recipients[i:i + 1000]])
     return found
 
 
@@ -249,18 +256,21 @@ class BroadcastMailer(Deliverer):
     def _render(self, session: Session, row: BroadcastSend) -> EmailMessage:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
-        return self.compose(self.broadcasts[row.broadcast], contact, row.id).message
+        broadcast = self.broadcasts[row.broadcast]
+        if broadcast.test is not None and row.variant is None:
+            # One of the rest, due once the test's wait is over: the winner (picked now if nobody did).
+            row.variant = subject_tests.broadcast_winner(session, broadcast.slug, broadcast.test, self.clock())
+        return self.compose(broadcast, contact, row.id, variant=row.variant).message
 
-    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int) -> Any:
-        """The message for one recipient: links to our own pages tagged with the broadcast's campaign."""
+    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int, variant: int | None = None,
+                tracked: bool = True) -> Any:
+        """The message for one recipient (``variant``: the subject line of an A/B test it got); links go
+        through the click redirect, which counts the click and tags our own pages with the campaign."""
         def track(url: str) -> str:
-            if not url.startswith(self.base_url):
+            if not tracked:
                 return url
-            parts = urlsplit(url)
-            query = parse_qsl(parts.query, keep_blank_values=True)
-            if not any(k.startswith("utm_") for k, _v in query):
-                query += [("utm_source", "email"), ("utm_medium", "broadcast"), ("utm_campaign", broadcast.slug)]
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+            return self.base_url + self.adapter.build("nurture.click", {
+                "token": click_token(str(self.app.secret_key), row_id, url, broadcast=True)})
 
         # Outbox id 0: the unsubscribe link names the contact, and no sequence step.
         token = unsubscribe_token(str(self.app.secret_key), 0, contact.id, contact.email)
@@ -269,18 +279,21 @@ class BroadcastMailer(Deliverer):
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
         headers = {"Message-ID": make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
                    "X-Cabos-Broadcast": f"{broadcast.slug}/{row_id}"}
-        return compose(subject=broadcast.subject, preheader=broadcast.preheader, template=broadcast.template,
+        subjects = broadcast.test.subjects if broadcast.test else ()
+        subject = subjects[variant] if variant is not None and 0 <= variant < len(subjects) else broadcast.subject
+        return compose(subject=subject, preheader=broadcast.preheader, template=broadcast.template,
                        values=Values(contact.name, contact.company), site=self.library.site, base_url=self.base_url,
                        track=track, unsubscribe_url=unsubscribe, to=recipient(contact.name, contact.email),
                        wrap=self.layout.render, footer=footer, headers=headers)
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast)
+        row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast, BroadcastSend.variant)
                               .where(BroadcastSend.id == row_id)).one()
         remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
                  sequence=row.broadcast)
-        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id,
-                          data={"broadcast": row.broadcast, "message_id": message_id}))
+        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
+            "broadcast": row.broadcast, "message_id": message_id,
+            **({"variant": row.variant} if row.variant is not None else {})}))
 
 
 def deliver(app: Flask, stop: Callable[[], bool] | None = None) -> SendCounts:
