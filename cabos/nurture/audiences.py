@@ -12,6 +12,11 @@
     source: [linkedin, google]       # first-touch source, normalised as the campaigns report does
     company: [Acme, Globex]          # the account: company names, any case
     list: newsletter                 # confirmed and not unsubscribed on this mailing list (the forms' lists)
+    lifecycle: [lead, nurture]       # where they stand with sales: lead, handed_off, accepted, customer,
+                                     # nurture (sent back or lost), disqualified
+
+Mode and interest are the contact's as of the moment the segment is counted (decay applied, as the
+contact page shows them), not as last stored.
 
 ``content/broadcasts/<slug>.md`` is a Markdown email (the nurture emails' tags, except the article
 ones: a broadcast says the same to everyone) with ``subject``, ``preheader``, ``segment`` and
@@ -35,10 +40,11 @@ from cabos.intent.rules import GRADES
 from cabos.nurture.email_files import SubjectTest, read_email
 from cabos.nurture.emails import ARTICLE_TAGS, TAGS, Template
 from cabos.nurture.sequences import MODES
+from cabos.sales.lifecycle import STAGES as LIFECYCLE
 
 SECTION = "audiences"
 SEGMENT_KEYS = ("name", "description", "consent", "problems", "min_interest", "mode", "grade", "stage", "source",
-                "company", "list")
+                "company", "list", "lifecycle")
 BROADCAST_KEYS = ("segment", "send_at")  # besides every email's (email_files.EMAIL_KEYS)
 BROADCAST_TAGS = tuple(t for t in TAGS if t not in ARTICLE_TAGS)
 
@@ -57,6 +63,7 @@ class Segment:
     sources: tuple[str, ...] = ()
     companies: tuple[str, ...] = ()
     lists: tuple[str, ...] = ()
+    lifecycle: tuple[str, ...] = ()  # stages with sales (cabos.sales.lifecycle.STAGES)
 
     def describe(self) -> list[str]:
         """The conditions in words (the staff page and the dry run show them)."""
@@ -65,7 +72,7 @@ class Segment:
             out.append(f"interest in {' or '.join(self.problems)}" + (f" > {self.min_interest:g}"
                                                                        if self.min_interest else ""))
         for label, values in (("mode", self.modes), ("grade", self.grades), ("source", self.sources),
-                              ("company", self.companies), ("list", self.lists)):
+                              ("company", self.companies), ("list", self.lists), ("lifecycle", self.lifecycle)):
             if values:
                 out.append(f"{label} {' or '.join(values)}")
         if self.stage:
@@ -148,11 +155,15 @@ def load_segment(path: Path, rel: str, library: Library) -> tuple[Segment | None
     sources = tuple(s.lower() for s in _list(top.get("source"), ("source",), c))
     companies = tuple(s.casefold() for s in _list(top.get("company"), ("company",), c))
     lists = _list(top.get("list"), ("list",), c)
+    lifecycle = _list(top.get("lifecycle"), ("lifecycle",), c)
+    for stage_ in lifecycle:
+        if stage_ not in LIFECYCLE:
+            c.error(("lifecycle",), f"lifecycle {stage_!r} is not one of {', '.join(LIFECYCLE)}")
     if c.failed:
         return None, c.issues
     name = f.text(top.get("name") or path.stem, 200)
     return Segment(path.stem, name, rel, consent, problems, float(minimum), modes, grades,
-                   str(stage) if stage is not None else None, sources, companies, lists), c.issues
+                   str(stage) if stage is not None else None, sources, companies, lists, lifecycle), c.issues
 
 
 def load_broadcast(path: Path, rel: str, library: Library,

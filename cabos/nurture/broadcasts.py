@@ -36,6 +36,8 @@ from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
 from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
+from cabos.intent.rules import rules_of
+from cabos.intent.store import state_at
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Values, compose, recipient
@@ -44,6 +46,7 @@ from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
+from cabos.sales.lifecycle import stages as lifecycle_stages
 from cabos.tracking.models import Event
 
 log = logging.getLogger("cabos.nurture.broadcasts")
@@ -67,8 +70,12 @@ def _stages_reached(session: Session, ids: list[int], stages: tuple[str, ...]) -
         Event.contact_id.in_(ids), Event.type == "reading", Event.stage.in_(stages)).distinct()))
 
 
-def members(session: Session, library: Library, segment: Segment) -> Iterator[Member]:
-    """Everyone the segment's conditions hold for now (intent as last scored), by contact id."""
+def members(session: Session, library: Library, segment: Segment, now: datetime | None = None) -> Iterator[Member]:
+    """Everyone the segment's conditions hold for at ``now``: mode and interest as the contact page shows
+    them (stored, with decay applied on read), the lifecycle stage from the latest handoff."""
+    now = now or db.utcnow()
+    rules = rules_of(library)
+    decayed = bool(segment.modes or segment.problems)  # reads each member's stored evidence: only if asked
     stages = library.site.stage_slugs
     later = stages[stages.index(segment.stage):] if segment.stage in stages else ()
     last = 0
@@ -83,18 +90,24 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
         if not rows:
             return
         last = rows[-1].id
-        reached = _stages_reached(session, [r.id for r in rows], later) if segment.stage else set()
+        ids = [r.id for r in rows]
+        reached = _stages_reached(session, ids, later) if segment.stage else set()
         subscribed = set(session.scalars(select(ListSubscription.contact_id).where(
-            ListSubscription.contact_id.in_([r.id for r in rows]), ListSubscription.list.in_(segment.lists),
+            ListSubscription.contact_id.in_(ids), ListSubscription.list.in_(segment.lists),
             ListSubscription.confirmed_at.is_not(None), ListSubscription.unsubscribed_at.is_(None)))) \
             if segment.lists else set()
+        lifecycle = lifecycle_stages(session, ids) if segment.lifecycle else {}
+        current = {row.contact_id: state_at(row, now, rules) for row in session.scalars(
+            select(IntentState).where(IntentState.contact_id.in_(ids)))} if decayed else {}
         for r in rows:
-            if segment.modes and (r.mode or "information") not in segment.modes:
+            state = current.get(r.id)
+            mode = state.mode if state is not None else (r.mode or "information")
+            interest = state.interest if state is not None else (r.interest or {})
+            if segment.modes and mode not in segment.modes:
                 continue
             if segment.grades and (r.grade or "") not in segment.grades:
                 continue
             if segment.problems:
-                interest = r.interest or {}
                 if not any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems):
                     continue
             if segment.stage and r.id not in reached:
@@ -104,6 +117,8 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
             if segment.companies and (r.company or "").casefold() not in segment.companies:
                 continue
             if segment.lists and r.id not in subscribed:
+                continue
+            if segment.lifecycle and lifecycle.get(r.id, "lead") not in segment.lifecycle:
                 continue
             yield Member(r.id, r.email, r.name, r.company, r.consent_at is not None)
 

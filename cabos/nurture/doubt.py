@@ -4,8 +4,8 @@ A row is unknown when a sender died, or the connection dropped, after the
 message was handed to the mail server: it may have arrived. It is never
 resent automatically; here (as with ``cabos nurture stuck`` and ``cabos mail
 stuck``) staff check the mail server's log and mark it sent, failed, or send
-it again. Two kinds of sends: nurture emails (the outbox) and guide link
-emails (``guide_mails``), each in its own table on the page.
+it again. Three kinds of sends: nurture emails (the outbox), guide link
+emails (``guide_mails``) and broadcasts (``broadcast_sends``), each in its own table on the page.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from cabos.contacts.models import Contact
 from cabos.db import get_session, utcnow
 from cabos.nurture.bounces.stats import deliverability
-from cabos.nurture.models import GuideMail
+from cabos.nurture.models import BroadcastSend, GuideMail
 from cabos.nurture.outbox import resolve, stuck
 from cabos.staff.auth import staff_required
 from cabos.staff.sections import add_section
@@ -40,9 +40,11 @@ def in_doubt() -> str:
     session = get_session()
     rows = stuck(session, LIMIT)
     guide_rows = stuck(session, LIMIT, model=GuideMail)
-    ids = {r.contact_id for r in rows} | {r.contact_id for r in guide_rows}
+    broadcast_rows = stuck(session, LIMIT, model=BroadcastSend)
+    ids = {r.contact_id for r in (*rows, *guide_rows, *broadcast_rows)}
     contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))} if ids else {}
-    return render_template("nurture/in_doubt.html", rows=rows, guide_rows=guide_rows, contacts=contacts,
+    return render_template("nurture/in_doubt.html", rows=rows, guide_rows=guide_rows, broadcast_rows=broadcast_rows,
+                           contacts=contacts,
                            limit=LIMIT, form=ResolveForm(formdata=None))
 
 
@@ -54,6 +56,11 @@ def decide(row_id: int) -> Any:
 @staff_required(*ROLES)
 def decide_guide(row_id: int) -> Any:
     return _decide(row_id, model=GuideMail)
+
+
+@staff_required(*ROLES)
+def decide_broadcast(row_id: int) -> Any:
+    return _decide(row_id, model=BroadcastSend)
 
 
 def _decide(row_id: int, model: Any) -> Any:
@@ -91,6 +98,7 @@ def init_app(app: Flask) -> None:
     bp.add_url_rule("/in-doubt", "in_doubt", in_doubt, methods=["GET"])
     bp.add_url_rule("/in-doubt/<int:row_id>", "decide", decide, methods=["POST"])
     bp.add_url_rule("/in-doubt/guide/<int:row_id>", "decide_guide", decide_guide, methods=["POST"])
+    bp.add_url_rule("/in-doubt/broadcast/<int:row_id>", "decide_broadcast", decide_broadcast, methods=["POST"])
     bp.add_url_rule("/deliverability", "deliverability", deliverability_page, methods=["GET"])
     app.register_blueprint(bp)
     add_section(app, "nurture_staff.deliverability", _l("Deliverability"), ROLES, order=61,
