@@ -44,7 +44,8 @@ from cabos.nurture.emails import Values, compose, recipient
 from cabos.nurture import subject_tests
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
-from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.nurture.doubt import stuck_command
+from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
 from cabos.sales.lifecycle import stages as lifecycle_stages
 from cabos.tracking.models import Event
@@ -373,28 +374,8 @@ def deliver_command() -> None:
                f"retried {counts.retried}, unknown {counts.unknown}")
 
 
-@broadcast_group.command("stuck")
-@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
-              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
-@click.option("--id", "row_id", type=int, default=None)
-@with_appcontext
-def stuck_command(mark: str | None, row_id: int | None) -> None:
-    """Broadcast emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
-    with db.session_scope() as session:
-        if mark:
-            if row_id is None:
-                raise click.UsageError("--mark needs --id")
-            try:
-                click.echo(f"broadcast send {resolve(session, row_id, mark, db.utcnow(), BroadcastSend).id}: {mark}")
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            return
-        rows = stuck(session, 100, BroadcastSend)
-        for row in rows:
-            click.echo(f"#{row.id} {row.broadcast} contact {row.contact_id}: {row.error}")
-        click.echo(f"{len(rows)} broadcast emails in doubt" + (
-            "; check the mail server's log, then: cabos broadcast stuck --id N --mark sent|failed|requeue"
-            if rows else ""))
+broadcast_group.add_command(stuck_command(BroadcastSend, "broadcast emails", "cabos broadcast stuck",
+                                          lambda row: row.broadcast))
 
 
 def init_app(app: Flask) -> None:

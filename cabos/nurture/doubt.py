@@ -10,16 +10,19 @@ emails (``guide_mails``) and broadcasts (``broadcast_sends``), each in its own t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import click
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask.cli import with_appcontext
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from cabos.contacts.models import Contact
-from cabos.db import get_session, utcnow
+from cabos.db import get_session, session_scope, utcnow
 from cabos.nurture.bounces.stats import deliverability
 from cabos.nurture.models import BroadcastSend, GuideMail
 from cabos.nurture.outbox import resolve, stuck
@@ -90,6 +93,36 @@ def _decide(row_id: int, model: Any) -> Any:
 @staff_required(*ROLES)
 def deliverability_page() -> str:
     return render_template("nurture/deliverability.html", data=deliverability(get_session()))
+
+
+def stuck_command(model: Any, noun: str, command: str, describe: Callable[[Any], str]) -> click.Command:
+    """A ``stuck`` command for one table of sends (``cabos mail stuck``, ``cabos broadcast stuck``): lists its
+    sends in doubt (``describe`` says what each one was), or marks one (--id N --mark sent|failed|requeue)."""
+
+    @click.command("stuck", help=f"{noun[0].upper()}{noun[1:]} whose delivery is unknown (a sender died "
+                   "mid-send): never resent unless you say so.")
+    @click.option("--mark", type=click.Choice(ACTIONS), default=None,
+                  help="Decide about one email (with --id): it arrived, leave it, or send it again.")
+    @click.option("--id", "row_id", type=int, default=None)
+    @with_appcontext
+    def stuck_(mark: str | None, row_id: int | None) -> None:
+        with session_scope() as session:
+            if mark:
+                if row_id is None:
+                    raise click.UsageError("--mark needs --id")
+                try:
+                    click.echo(f"{noun} #{resolve(session, row_id, mark, utcnow(), model).id}: {mark}")
+                except ValueError as exc:
+                    raise click.ClickException(str(exc)) from None
+                return
+            rows = stuck(session, 100, model)
+            for row in rows:
+                at = row.sending_at.strftime("%Y-%m-%d %H:%M") if row.sending_at else "—"
+                click.echo(f"#{row.id} contact {row.contact_id} {describe(row)} since {at}: {row.error}")
+            click.echo(f"{len(rows)} {noun} in doubt" + (
+                f"; check the mail server's log, then: {command} --id N --mark sent|failed|requeue" if rows else ""))
+
+    return stuck_
 
 
 def init_app(app: Flask) -> None:
