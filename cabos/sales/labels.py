@@ -7,7 +7,7 @@ request (``words()``) and looked up in plain dicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, g
@@ -47,6 +47,7 @@ class Words:
     visit_one: str
     visits_many: str
     read_share: str  # "read {share}"
+    shown: dict[datetime, str] = field(default_factory=dict)  # times already formatted, to the minute
 
     def label(self, table: str, key: str | None) -> str:
         return self.tables[table].get(key or "", key or "")
@@ -67,7 +68,12 @@ class Words:
         return formats.time(value)
 
     def day(self, value: datetime) -> str:
-        return formats.datetime(value)
+        """A moment to the minute; Babel formats each minute once a request (a page shows the same ones often)."""
+        minute = value.replace(second=0, microsecond=0)
+        found = self.shown.get(minute)
+        if found is None:
+            found = self.shown[minute] = formats.datetime(minute)
+        return found
 
 
 def words() -> Words:
