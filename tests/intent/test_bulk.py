@@ -130,7 +130,7 @@ def test_recompute_in_ranges_and_processes_stores_what_one_at_a_time_stores(sess
 def test_replay_and_backtest_in_processes_say_what_one_process_says(session, demo_library, demo_rules) -> None:
     varied_history(session, demo_library)
     looser = replace(demo_rules, threshold=demo_rules.threshold - 6, version="looser")
-    stricter = replace(demo_rules, threshold=demo_rules.threshold + 30, grade_thresholds=(("A", 90), ("B", 40), ("C", 20)),
+    stricter = replace(demo_rules, threshold=demo_rules.threshold * 5, grade_thresholds=(("A", 100), ("B", 40), ("C", 20)),
                        version="stricter")
     one = replay(session, demo_rules, stricter, NOW, sample=2)
     many = replay(session, demo_rules, stricter, NOW, sample=2, batch_size=3, workers=2)
