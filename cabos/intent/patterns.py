@@ -12,7 +12,7 @@ before a moment:
 * **path**: learn or compare, then decide, on the same problem, on
   ``path_min_days`` different days or more: how buying looks. Each earlier
   stage walked lowers the threshold by ``path_discount`` (compounded; so does a
-  hand-raiser signal visited in the same visit as the decide-stage reading, see
+  hand-raiser page (pricing, demo) visited in the same visit as the decide-stage reading, see
   ``timeline``).
 
 Each verdict is a small dict stored with the evidence, so the explanation says

@@ -5,7 +5,7 @@ Purchase mode has separate entry and exit conditions (hysteresis):
 * **Entry**, checked at each event: enough recent purchase evidence
   (``purchase_mode.recent``), the score at the threshold (lowered, compounded,
   by each sign of choosing: each earlier stage of a buying path, a hand-raiser
-  signal in the same visit as the evidence), and reading patterns that look like choosing, not researching
+  page such as pricing in the same visit as the evidence), and reading patterns that look like choosing, not researching
   (``patterns``: focus and pace). A demo or contact-sales request (an event
   ``hand_raise``) enters at once, whatever the rest.
 * **Exit**: ``exit.silence_days`` without hand-raiser activity (decide-stage
@@ -117,6 +117,7 @@ class _Walker:
         self.window = timedelta(days=rules.evidence_days)
         self.visit_gap = timedelta(minutes=rules.patterns.visit_gap_minutes)
         self.signal_visits: list[tuple[datetime, tuple[str, str]]] = []  # (when, item) of signal visits
+        self.latest_evidence: datetime | None = None  # the latest evidence reading of any item
         # every earlier stage a path can show, and a hand-raiser in the same visit
         most = sum(1 for st in rules.stages if st not in rules.evidence_stages) + 1
         self.lowest_threshold = rules.threshold * (1.0 - rules.patterns.path_discount) ** most
@@ -168,6 +169,8 @@ class _Walker:
         a.last_at = max(a.last_at, t)
         if evidence and (a.evidence_at is None or t > a.evidence_at):
             a.evidence_at = t
+            if self.latest_evidence is None or t > self.latest_evidence:
+                self.latest_evidence = t
 
     # -- mode --------------------------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class _Walker:
         return [at for at, _ in self.evidence_items(t)]
 
     def corroborated(self, evidence: list[tuple[datetime, tuple[str, str]]]) -> dict[str, Any] | None:
-        """A hand-raiser signal (pricing, a case study …) in the same visit as a reading of another evidence item."""
+        """A hand-raiser page (pricing, demo) visited in the same visit as an evidence reading."""
         gap = self.visit_gap
         for at, key in reversed(self.signal_visits):
             for e_at, e_key in evidence:
@@ -217,6 +220,10 @@ class _Walker:
         threshold = rules.threshold
         if score < self.lowest_threshold:
             return  # not even every sign of choosing would lower the threshold that far: nothing more to look at
+        latest, after = self.latest_evidence, self.blocked_after
+        if latest is None or latest < t - self.window or (after is not None and latest <= after):
+            self.judge_at = t  # no evidence at all (the usual case): decided without looking at every item
+            return
         evidence = self.evidence_items(t)
         times = [at for at, _ in evidence]
         if len(times) < rules.evidence_min_readings:
@@ -290,7 +297,9 @@ class _Walker:
             self.seen.append(Seen(t, (r.content_kind or "", r.content_slug or ""), r.stage, r.problems, base,
                                   r.engaged_ms, bool(fast)))
             self.seen_at.append(t)
-        if points > 0:
+        if points > 0 and r.content_kind == "page":
+            # A page about buying from us (pricing, demo), not a case study: reading two case studies in a
+            # sitting is what researchers do too.
             self.signal_visits.append((t, (r.content_kind or "", r.content_slug or "")))
         if evidence or points > 0:
             self.last_keep = t

@@ -215,8 +215,11 @@ def test_pricing_in_the_same_visit_as_a_decide_reading_is_a_sign_of_choosing(dem
     next_day.visit("precios", days_ago=0.005, seconds=60)
     b = assess(next_day.readings, HEAD_OF_OPS, demo_rules, NOW)
     assert b.mode == INFORMATION and "corroborated" not in b.why
-    # A case study is a signal and evidence at once: it does not corroborate itself.
-    alone = Journey(demo_library)
-    alone.read(DECIDE[0], days_ago=0.01)
-    c = assess(alone.readings, HEAD_OF_OPS, demo_rules, NOW)
+    # Case studies are signals and evidence at once, but reading two in a sitting is what researchers do
+    # too: only a page about buying from us (pricing, demo) is a sign.
+    cases = Journey(demo_library)
+    cases.read(DECIDE[0], days_ago=0.01, seconds=90)
+    cases.read("caso-nacar-cosmetica-errores-de-envio", days_ago=0.005, seconds=90)
+    c = assess(cases.readings, HEAD_OF_OPS, demo_rules, NOW)
     assert c.mode == INFORMATION and "corroborated" not in c.why
+    assert demo_rules.threshold * 0.8 <= c.score < demo_rules.threshold
