@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 from cabos.contacts.models import Contact
 from cabos.intent.models import IntentChange, IntentState
 from cabos.intent.rules import Rules
-from cabos.intent.scoring import PURCHASE, SCORED_TYPES, Assessment, Reading, assess
+from cabos.intent.scoring import PURCHASE, SCORED_TYPES, Assessment, Reading, assess, evidence_json
 from cabos.intent.store import (
     _COLUMNS,
     _PROFILE,
@@ -176,8 +176,24 @@ _EVENTS = _encoded_table(Event.__table__)  # type: ignore[arg-type]
 _JSON_FIELDS = {"interest", "evidence", "problems", "data"}
 
 
+class _Text(str):
+    """A JSON document encoded already (``_encode`` leaves it as it is)."""
+
+
 def _encode(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in row.items()}
+    return {k: v if k not in _JSON_FIELDS or isinstance(v, _Text) else json.dumps(v) for k, v in row.items()}
+
+
+class _Evidence:
+    """The encoded evidence of each assessment, once: a state and the changes it made share it."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Assessment, _Text] | None = None
+
+    def __call__(self, a: Assessment) -> _Text:
+        if self.last is None or self.last[0] is not a:
+            self.last = (a, _Text(json.dumps(evidence_json(a))))
+        return self.last[1]
 
 
 # --- recompute ---------------------------------------------------------------------------------------
@@ -214,19 +230,20 @@ def _score_range(session: Session, lo: int, hi: int, rules: Rules, now: datetime
     evidence = dict(session.execute(select(IntentState.contact_id, IntentState.evidence).where(
         IntentState.contact_id.between(lo, hi), IntentState.mode == PURCHASE)).all())
     extra = extra_fields(session, [person.id for person, _ in batch], now)
+    encoded = _Evidence()
     for person, readings in batch:
         new = assess(readings, {**fields_of(person), **extra.get(person.id, {})}, rules, now)
         row = stored.get(person.id)
         prev = _previous(row.mode, row.grade, row.computed_at, evidence.get(person.id), row.fit_points,
                          row.rules_version, row.mode_since, row.grade_since, rules) if row else NEVER
         changes = plan_changes(prev, new, rules, now)
-        values = _encode(_state_values(new, prev, changes, rules))
+        values = _encode(_state_values(new, prev, changes, rules, encoded))
         if row is None:
             out.inserts.append({"contact_id": person.id, **values})
         else:
             out.updates.append({"_id": row.id, **values})
         if changes:
-            history, trail = _change_rows(person.id, changes, now)
+            history, trail = _change_rows(person.id, changes, now, encoded)
             out.history += map(_encode, history)
             out.trail += map(_encode, trail)
             out.changed.append((person.id, new, changes, prev))

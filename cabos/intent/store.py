@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -272,21 +272,23 @@ def plan_changes(prev: _Previous, new: Assessment, rules: Rules, now: datetime) 
     return changes
 
 
-def _state_values(a: Assessment, prev: _Previous, changes: Sequence[Change], rules: Rules) -> dict[str, Any]:
+def _state_values(a: Assessment, prev: _Previous, changes: Sequence[Change], rules: Rules,
+                  evidence_of: Callable[[Assessment], Any] = evidence_json) -> dict[str, Any]:
     mode_since = next((c.at for c in reversed(changes) if c.kind == "mode"), prev.mode_since or a.as_of)
     grade_since = next((c.at for c in changes if c.kind == "grade"), prev.grade_since)
     return {"score": a.score, "mode": a.mode, "grade": a.grade, "fit_points": a.fit_points,
-            "interest": dict(a.interest), "evidence": evidence_json(a), "evidence_until": a.evidence_until,
+            "interest": dict(a.interest), "evidence": evidence_of(a), "evidence_until": a.evidence_until,
             "computed_at": a.as_of, "mode_since": mode_since, "grade_since": grade_since,
             "rules_version": rules.version}
 
 
-def _change_rows(contact_id: int, changes: Sequence[Change], now: datetime) -> tuple[list[dict], list[dict]]:
+def _change_rows(contact_id: int, changes: Sequence[Change], now: datetime,
+                 evidence_of: Callable[[Assessment], Any] = evidence_json) -> tuple[list[dict], list[dict]]:
     history, trail = [], []
     for c in changes:
         history.append({"contact_id": contact_id, "occurred_at": c.at, "kind": c.kind, "from_value": c.from_value,
                         "to_value": c.to_value, "cause": c.cause, "score": c.assessment.score,
-                        "evidence": evidence_json(c.assessment), "recorded_at": now})
+                        "evidence": evidence_of(c.assessment), "recorded_at": now})
         trail.append({"type": f"{c.kind}_change", "occurred_at": c.at, "contact_id": contact_id,
                       "problems": [p for p, _ in c.assessment.interest[:3]],
                       "data": {"from": c.from_value, "to": c.to_value, "cause": c.cause,
