@@ -45,6 +45,7 @@ from cabos.nurture import subject_tests
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
 from cabos.nurture.doubt import stuck_command
+from cabos.nurture.email_files import format_duration
 from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
 from cabos.sales.lifecycle import stages as lifecycle_stages
@@ -354,6 +355,13 @@ def send_command(slug: str, dry_run: bool) -> None:
             click.echo(f"{len(found.recipients)} recipients for {slug!r} (segment {found.segment.slug}: "
                        f"{'; '.join(found.segment.describe())}); {found.left_out} left out: unsubscribed or bounced",
                        err=True)
+            test = found.broadcast.test
+            if test is not None and found.recipients:
+                tested = len(subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug),
+                                                 test))
+                click.echo(f"A/B subject test: {tested} of them get one of {len(test.subjects)} subject lines now; "
+                           f"the other {len(found.recipients) - tested} get the one with the best click rate "
+                           f"{format_duration(test.wait)} later", err=True)
             if found.refused:
                 raise click.ClickException(found.refused)
             return
