@@ -7,6 +7,10 @@ broadcast and contact), in one transaction. The rows are then delivered by the n
 doubt as sequence emails and guide links. Just before each send, in the transaction that marks it
 sending, the contact is checked again: still there, still consenting, not suppressed.
 
+Links go through the nurture click redirect (a click token naming the broadcast send), so clicks are
+counted per broadcast and feed an A/B subject test (``subject_tests``): the test's sends go at once,
+the rest wait for the winner.
+
 Recipients are the segment's members who agreed to receive emails and whose address is not on the
 suppression list (unsubscribed, bounced, erased). A broadcast to a segment without ``consent: true``,
 or to nobody, is refused with the reason.
