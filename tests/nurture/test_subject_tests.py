@@ -16,7 +16,8 @@ from cabos.db import utcnow
 from cabos.nurture.broadcasts import BroadcastMailer
 from cabos.nurture.email_files import SubjectTest
 from cabos.nurture.models import BroadcastSend, SubjectTestRun
-from cabos.nurture.subject_tests import Results, Variant, split
+from cabos.nurture.sequences import nurture_of
+from cabos.nurture.subject_tests import Results, Variant, bucket, split, step_key
 from cabos.tracking.models import Event
 from tests.conftest import CabosRunner, write
 from tests.nurture.conftest import FILES, add_contact, guide_event, rows, tick
@@ -97,9 +98,9 @@ def test_the_split_is_even_deterministic_and_the_tie_goes_to_the_first() -> None
 
 def test_a_broadcast_sends_the_winner_by_clicks_to_the_rest(app, content_dir, session, smtp_server,  # type: ignore[no-untyped-def]
                                                            client, staff_client) -> None:
-    expected = add_contacts(session, 60)  # 41 people to email
+    expected = add_contacts(session, 30)  # 20 people to email
     dry = CabosRunner(app).invoke(args=["broadcast", "send", "ab", "--dry-run"])
-    assert "A/B subject test: 16 of them get one of 2 subject lines now; the other 25 get the one with the best " \
+    assert "A/B subject test: 8 of them get one of 2 subject lines now; the other 12 get the one with the best " \
            "click rate 4h later" in dry.output, dry.output
     queued = CabosRunner(app).invoke(args=["broadcast", "send", "ab"])
     assert queued.exit_code == 0, queued.output
@@ -155,17 +156,26 @@ def test_a_sequence_step_tests_then_sends_its_winner(app, content_dir, session, 
                                                      staff_client) -> None:
     write(content_dir, {"emails/welcome.md": WELCOME_AB})
     app.extensions["cabos.content"].maybe_reload()
-    people = [add_contact(session, f"p{i}@example.com", f"P{i} X") for i in range(16)]
-    for person in people:
-        guide_event(session, person)
+    test = nurture_of(app.extensions["cabos.content"].current()).emails["welcome"].test
+    key = step_key("welcome", "welcome", "welcome", test)
+    # Contacts until the hash puts one in the test with the second subject and one outside the test.
+    people: list[Any] = []
+    while not (any(bucket(p.id, key) < 0.5 and bucket(p.id, key, "variant:") >= 0.5 for p in people)
+               and any(bucket(p.id, key) >= 0.5 for p in people)):
+        people.append(add_contact(session, f"p{len(people)}@example.com", f"P{len(people)} X"))
+        guide_event(session, people[-1])
+        assert len(people) < 60
     session.commit()
     tick(app)
-    first = rows(session, step=rows(session)[0].step)
+    first = rows(session, step="welcome")
+    assert len(first) == len(people)
+    for r in first:  # in the test by the hash (and a subject by the hash); the others: the first subject
+        tested = bucket(r.contact_id, key) < 0.5
+        assert r.data == ({"subject": int(bucket(r.contact_id, key, "variant:") * 2), "test": key} if tested
+                          else {"subject": 0}), r.data
     in_test = [r for r in first if r.data.get("test")]
-    assert len(first) == 16 and 2 <= len(in_test) < 16  # about half, by hash
-    assert all(r.data["subject"] == 0 for r in first if not r.data.get("test"))  # the rest: the first subject
     again = tick(app)  # rendered rows are never re-decided
-    assert again.sends.sent == 0 and [r.data for r in rows(session, step=first[0].step)] == [r.data for r in first]
+    assert again.sends.sent == 0 and [r.data for r in rows(session, step="welcome")] == [r.data for r in first]
     # A reader of the second subject clicks.
     clicked = next(r for r in in_test if r.data["subject"] == 1)
     delivered = next(d for d in smtp_server.messages if d.message["X-Cabos-Outbox"] == str(clicked.id))
