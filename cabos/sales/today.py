@@ -23,6 +23,10 @@ from cabos.tracking.models import Event
 
 LIMIT = 20  # per list: a day has only so many lines worth reading (the queue has the rest)
 RECENT_CONTACTS = 300  # "came back" looks at the salesperson's most recent contacts
+# What a line shows; the JSON columns (a handoff's evidence, an event's data) stay unread.
+HANDOFF_LINE = load_only(Handoff.contact_id, Handoff.created_at, Handoff.due_at, Handoff.status, Handoff.grade,
+                         Handoff.top_problem, Handoff.first_response_at)
+EVENT_LINE = load_only(Event.type, Event.occurred_at, Event.contact_id, Event.content_kind, Event.content_slug)
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,12 @@ def _contacts(session: Session, ids: set[int]) -> dict[int, Contact]:
 def day(session: Session, user: StaffUser, now: datetime, today: date, title_of: Any = None) -> Day:
     """The lists of ``user``'s day at ``now`` (``today`` in the team's zone)."""
     mine = Handoff.assigned_to == user.id
-    new = list(session.scalars(select(Handoff).where(mine, Handoff.status == "new", Handoff.first_response_at.is_(None),
-                                                     Handoff.due_at >= now)
+    new = list(session.scalars(select(Handoff).options(HANDOFF_LINE)
+                               .where(mine, Handoff.status == "new", Handoff.first_response_at.is_(None),
+                                      Handoff.due_at >= now)
                                .order_by(Handoff.created_at.desc()).limit(LIMIT)))
-    late = list(session.scalars(select(Handoff).where(mine, overdue_clause(now)).order_by(Handoff.due_at)
-                                .limit(LIMIT)))
+    late = list(session.scalars(select(Handoff).options(HANDOFF_LINE).where(mine, overdue_clause(now))
+                                .order_by(Handoff.due_at).limit(LIMIT)))
     steps = list(session.scalars(select(Activity).where(Activity.staff_user_id == user.id, Activity.done_at.is_(None),
                                                         Activity.due_on.is_not(None), Activity.due_on <= today)
                                  .order_by(Activity.due_on.desc(), Activity.id).limit(2 * LIMIT)))
@@ -127,7 +132,8 @@ def latest_titles(session: Session, back: list[tuple[int, datetime, int, datetim
     # (contact, time) combination, at most LIMIT² cheap probes; the exact pairs are kept here. (A row-value
     # IN is not read through that index by SQLite; a CASE on the contact scans every event.)
     wanted = {(c, at) for c, at, *_ in back}
-    events = session.scalars(select(Event).where(Event.contact_id.in_({c for c, _at in wanted}),
-                                                 Event.occurred_at.in_({at for _c, at in wanted})))
+    events = session.scalars(select(Event).options(EVENT_LINE)
+                             .where(Event.contact_id.in_({c for c, _at in wanted}),
+                                    Event.occurred_at.in_({at for _c, at in wanted})))
     return {e.contact_id: title_of(e) for e in events
             if e.contact_id is not None and e.type == "reading" and (e.contact_id, e.occurred_at) in wanted}
