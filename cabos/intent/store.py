@@ -360,6 +360,11 @@ def _state(row: IntentState | None, now: datetime, rules: Rules) -> State | None
     return State(current, row.computed_at, mode_since, row.grade_since, row.rules_version)
 
 
+def state_at(row: IntentState | None, now: datetime, rules: Rules) -> State | None:
+    """A stored row brought to ``now`` (decay applied), for callers that read many rows at once."""
+    return _state(row, now, rules)
+
+
 def current_state(session: Session, contact_id: int, now: datetime, rules: Rules | None = None) -> State | None:
     """The contact's state at ``now``: stored values with decay applied (no events read)."""
     row = session.scalar(select(IntentState).where(IntentState.contact_id == contact_id))

@@ -21,7 +21,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -37,13 +36,18 @@ from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
 from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
+from cabos.intent.rules import rules_of
+from cabos.intent.store import state_at
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Values, compose, recipient
-from cabos.nurture.links import unsubscribe_token
+from cabos.nurture import subject_tests
+from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
-from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.nurture.doubt import stuck_command
+from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
+from cabos.sales.lifecycle import stages as lifecycle_stages
 from cabos.tracking.models import Event
 
 log = logging.getLogger("cabos.nurture.broadcasts")
@@ -67,8 +71,12 @@ def _stages_reached(session: Session, ids: list[int], stages: tuple[str, ...]) -
         Event.contact_id.in_(ids), Event.type == "reading", Event.stage.in_(stages)).distinct()))
 
 
-def members(session: Session, library: Library, segment: Segment) -> Iterator[Member]:
-    """Everyone the segment's conditions hold for now (intent as last scored), by contact id."""
+def members(session: Session, library: Library, segment: Segment, now: datetime | None = None) -> Iterator[Member]:
+    """Everyone the segment's conditions hold for at ``now``: mode and interest as the contact page shows
+    them (stored, with decay applied on read), the lifecycle stage from the latest handoff."""
+    now = now or db.utcnow()
+    rules = rules_of(library)
+    decayed = bool(segment.modes or segment.problems)  # reads each member's stored evidence: only if asked
     stages = library.site.stage_slugs
     later = stages[stages.index(segment.stage):] if segment.stage in stages else ()
     last = 0
@@ -83,18 +91,24 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
         if not rows:
             return
         last = rows[-1].id
-        reached = _stages_reached(session, [r.id for r in rows], later) if segment.stage else set()
+        ids = [r.id for r in rows]
+        reached = _stages_reached(session, ids, later) if segment.stage else set()
         subscribed = set(session.scalars(select(ListSubscription.contact_id).where(
-            ListSubscription.contact_id.in_([r.id for r in rows]), ListSubscription.list.in_(segment.lists),
+            ListSubscription.contact_id.in_(ids), ListSubscription.list.in_(segment.lists),
             ListSubscription.confirmed_at.is_not(None), ListSubscription.unsubscribed_at.is_(None)))) \
             if segment.lists else set()
+        lifecycle = lifecycle_stages(session, ids) if segment.lifecycle else {}
+        current = {row.contact_id: state_at(row, now, rules) for row in session.scalars(
+            select(IntentState).where(IntentState.contact_id.in_(ids)))} if decayed else {}
         for r in rows:
-            if segment.modes and (r.mode or "information") not in segment.modes:
+            state = current.get(r.id)
+            mode = state.mode if state is not None else (r.mode or "information")
+            interest = state.interest if state is not None else (r.interest or {})
+            if segment.modes and mode not in segment.modes:
                 continue
             if segment.grades and (r.grade or "") not in segment.grades:
                 continue
             if segment.problems:
-                interest = r.interest or {}
                 if not any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems):
                     continue
             if segment.stage and r.id not in reached:
@@ -104,6 +118,8 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
             if segment.companies and (r.company or "").casefold() not in segment.companies:
                 continue
             if segment.lists and r.id not in subscribed:
+                continue
+            if segment.lifecycle and lifecycle.get(r.id, "lead") not in segment.lifecycle:
                 continue
             yield Member(r.id, r.email, r.name, r.company, r.consent_at is not None)
 
@@ -172,10 +188,17 @@ def queue(session: Session, library: Library, slug: str, now: datetime, by: str)
                                      recipients=len(found.recipients), queued_at=now, queued_by=by))
     except IntegrityError:
         raise Refused(f"broadcast {slug!r} is being queued by someone else") from None
+    test = found.broadcast.test
+    tested = subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug), test) \
+        if test else {}
+    if test:
+        subject_tests.start(session, subject_tests.broadcast_key(slug), now)
+    rest_at = now + test.wait if test else now  # the rest wait for the test's winner
     for i in range(0, len(found.recipients), 1000):
         insert_ignoring_duplicates(session, BroadcastSend, [
             {"broadcast": slug, "contact_id": m.id, "created_at": now, "status": QUEUED, "reason": "",
-             "next_attempt_at": now, "attempts": 0, "error": ""} for m in found.recipients[i:i + 1000]])
+             "next_attempt_at": now if m.id in tested or not test else rest_at, "attempts": 0, "error": "",
+             "variant": tested.get(m.id), "tested": m.id in tested} for m in found.recipients[i:i + 1000]])
     return found
 
 
@@ -249,18 +272,21 @@ class BroadcastMailer(Deliverer):
     def _render(self, session: Session, row: BroadcastSend) -> EmailMessage:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
-        return self.compose(self.broadcasts[row.broadcast], contact, row.id).message
+        broadcast = self.broadcasts[row.broadcast]
+        if broadcast.test is not None and row.variant is None:
+            # One of the rest, due once the test's wait is over: the winner (picked now if nobody did).
+            row.variant = subject_tests.broadcast_winner(session, broadcast.slug, broadcast.test, self.clock())
+        return self.compose(broadcast, contact, row.id, variant=row.variant).message
 
-    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int) -> Any:
-        """The message for one recipient: links to our own pages tagged with the broadcast's campaign."""
+    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int, variant: int | None = None,
+                tracked: bool = True) -> Any:
+        """The message for one recipient (``variant``: the subject line of an A/B test it got); links go
+        through the click redirect, which counts the click and tags our own pages with the campaign."""
         def track(url: str) -> str:
-            if not url.startswith(self.base_url):
+            if not tracked:
                 return url
-            parts = urlsplit(url)
-            query = parse_qsl(parts.query, keep_blank_values=True)
-            if not any(k.startswith("utm_") for k, _v in query):
-                query += [("utm_source", "email"), ("utm_medium", "broadcast"), ("utm_campaign", broadcast.slug)]
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+            return self.base_url + self.adapter.build("nurture.click", {
+                "token": click_token(str(self.app.secret_key), row_id, url, broadcast=True)})
 
         # Outbox id 0: the unsubscribe link names the contact, and no sequence step.
         token = unsubscribe_token(str(self.app.secret_key), 0, contact.id, contact.email)
@@ -269,18 +295,21 @@ class BroadcastMailer(Deliverer):
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
         headers = {"Message-ID": make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
                    "X-Cabos-Broadcast": f"{broadcast.slug}/{row_id}"}
-        return compose(subject=broadcast.subject, preheader=broadcast.preheader, template=broadcast.template,
+        subjects = broadcast.test.subjects if broadcast.test else ()
+        subject = subjects[variant] if variant is not None and 0 <= variant < len(subjects) else broadcast.subject
+        return compose(subject=subject, preheader=broadcast.preheader, template=broadcast.template,
                        values=Values(contact.name, contact.company), site=self.library.site, base_url=self.base_url,
                        track=track, unsubscribe_url=unsubscribe, to=recipient(contact.name, contact.email),
                        wrap=self.layout.render, footer=footer, headers=headers)
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast)
+        row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast, BroadcastSend.variant)
                               .where(BroadcastSend.id == row_id)).one()
         remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
                  sequence=row.broadcast)
-        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id,
-                          data={"broadcast": row.broadcast, "message_id": message_id}))
+        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
+            "broadcast": row.broadcast, "message_id": message_id,
+            **({"variant": row.variant} if row.variant is not None else {})}))
 
 
 def deliver(app: Flask, stop: Callable[[], bool] | None = None) -> SendCounts:
@@ -345,28 +374,8 @@ def deliver_command() -> None:
                f"retried {counts.retried}, unknown {counts.unknown}")
 
 
-@broadcast_group.command("stuck")
-@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
-              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
-@click.option("--id", "row_id", type=int, default=None)
-@with_appcontext
-def stuck_command(mark: str | None, row_id: int | None) -> None:
-    """Broadcast emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
-    with db.session_scope() as session:
-        if mark:
-            if row_id is None:
-                raise click.UsageError("--mark needs --id")
-            try:
-                click.echo(f"broadcast send {resolve(session, row_id, mark, db.utcnow(), BroadcastSend).id}: {mark}")
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            return
-        rows = stuck(session, 100, BroadcastSend)
-        for row in rows:
-            click.echo(f"#{row.id} {row.broadcast} contact {row.contact_id}: {row.error}")
-        click.echo(f"{len(rows)} broadcast emails in doubt" + (
-            "; check the mail server's log, then: cabos broadcast stuck --id N --mark sent|failed|requeue"
-            if rows else ""))
+broadcast_group.add_command(stuck_command(BroadcastSend, "broadcast emails", "cabos broadcast stuck",
+                                          lambda row: row.broadcast))
 
 
 def init_app(app: Flask) -> None:

@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact, PendingSubmission
 from cabos.content.library import Library
 from cabos.content.model import Document
-from cabos.db import session_scope, utcnow
+from cabos.db import utcnow
 from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
-from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.nurture.doubt import stuck_command
+from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.site import limits
 from cabos.site.confirm_links import make_confirm_token
 from cabos.site.download_links import make_token
@@ -196,28 +197,8 @@ def deliver_command() -> None:
     click.echo(summary(deliver(current_app._get_current_object())))  # type: ignore[attr-defined]
 
 
-@mail_group.command("stuck")
-@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
-              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
-@click.option("--id", "row_id", type=int, default=None)
-@with_appcontext
-def stuck_command(mark: str | None, row_id: int | None) -> None:
-    """Guide emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
-    with session_scope() as session:
-        if mark:
-            if row_id is None:
-                raise click.UsageError("--mark needs --id")
-            try:
-                click.echo(f"guide mail {resolve(session, row_id, mark, utcnow(), GuideMail).id}: {mark}")
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            return
-        rows = stuck(session, 100, GuideMail)
-        for row in rows:
-            at = row.sending_at.strftime("%Y-%m-%d %H:%M") if row.sending_at else "—"
-            click.echo(f"#{row.id} contact {row.contact_id} {row.guide} ({row.kind}) since {at}: {row.error}")
-        click.echo(f"{len(rows)} guide emails in doubt" + (
-            "; check the mail server's log, then: cabos mail stuck --id N --mark sent|failed|requeue" if rows else ""))
+mail_group.add_command(stuck_command(GuideMail, "guide emails", "cabos mail stuck",
+                                     lambda row: f"{row.guide} ({row.kind})"))
 
 
 def init_app(app: Flask) -> None:
