@@ -174,7 +174,8 @@ def test_a_staff_sign_in_holds_on_every_instance_and_ends_on_every_instance(clus
     created = cluster.run("users", "add", "lucia@estiba.test", "--role", "marketer", "--generate-password")
     assert created.returncode == 0, created.stderr
     password = created.stdout.split("password: ", 1)[1].split()[0]
-    a, b = cluster.instance("app-a"), cluster.instance("app-b")
+    # One worker each: what is shared here is between instances (a database), not within one.
+    a, b = cluster.instance("app-a", workers=1), cluster.instance("app-b", workers=1)
     staff = Reader("198.51.100.20")
     page = staff.get(a, "/staff/login")
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
