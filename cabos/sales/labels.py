@@ -7,6 +7,7 @@ request (``words()``) and looked up in plain dicts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -47,7 +48,7 @@ class Words:
     visit_one: str
     visits_many: str
     read_share: str  # "read {share}"
-    shown: dict[datetime, str] = field(default_factory=dict)  # times already formatted, to the minute
+    shown: dict[tuple[str, datetime], str] = field(default_factory=dict)  # times formatted, to the minute
 
     def label(self, table: str, key: str | None) -> str:
         return self.tables[table].get(key or "", key or "")
@@ -65,14 +66,17 @@ class Words:
         return self.read_share.replace("\x00", formats.percent(round(share, 2)))
 
     def clock(self, value: datetime) -> str:
-        return formats.time(value)
+        return self._once("clock", value, formats.time)
 
     def day(self, value: datetime) -> str:
-        """A moment to the minute; Babel formats each minute once a request (a page shows the same ones often)."""
+        return self._once("day", value, formats.datetime)
+
+    def _once(self, kind: str, value: datetime, format: Callable[[datetime], str]) -> str:
+        """Times are shown to the minute: Babel formats each minute once a request (a trail repeats them)."""
         minute = value.replace(second=0, microsecond=0)
-        found = self.shown.get(minute)
+        found = self.shown.get((kind, minute))
         if found is None:
-            found = self.shown[minute] = formats.datetime(minute)
+            found = self.shown[(kind, minute)] = format(minute)
         return found
 
 

@@ -23,6 +23,10 @@ from cabos.tracking.models import Event
 
 LIMIT = 20  # per list: a day has only so many lines worth reading (the queue has the rest)
 RECENT_CONTACTS = 300  # "came back" looks at the salesperson's most recent contacts
+# What a line shows; the JSON columns (a handoff's evidence, an event's data) stay unread.
+HANDOFF_LINE = load_only(Handoff.contact_id, Handoff.created_at, Handoff.due_at, Handoff.status, Handoff.grade,
+                         Handoff.top_problem, Handoff.first_response_at)
+EVENT_LINE = load_only(Event.type, Event.occurred_at, Event.contact_id, Event.content_kind, Event.content_slug)
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,12 @@ def _contacts(session: Session, ids: set[int]) -> dict[int, Contact]:
 def day(session: Session, user: StaffUser, now: datetime, today: date, title_of: Any = None) -> Day:
     """The lists of ``user``'s day at ``now`` (``today`` in the team's zone)."""
     mine = Handoff.assigned_to == user.id
-    new = list(session.scalars(select(Handoff).where(mine, Handoff.status == "new", Handoff.first_response_at.is_(None),
-                                                     Handoff.due_at >= now)
+    new = list(session.scalars(select(Handoff).options(HANDOFF_LINE)
+                               .where(mine, Handoff.status == "new", Handoff.first_response_at.is_(None),
+                                      Handoff.due_at >= now)
                                .order_by(Handoff.created_at.desc()).limit(LIMIT)))
-    late = list(session.scalars(select(Handoff).where(mine, overdue_clause(now)).order_by(Handoff.due_at)
-                                .limit(LIMIT)))
+    late = list(session.scalars(select(Handoff).options(HANDOFF_LINE).where(mine, overdue_clause(now))
+                                .order_by(Handoff.due_at).limit(LIMIT)))
     steps = list(session.scalars(select(Activity).where(Activity.staff_user_id == user.id, Activity.done_at.is_(None),
                                                         Activity.due_on.is_not(None), Activity.due_on <= today)
                                  .order_by(Activity.due_on.desc(), Activity.id).limit(2 * LIMIT)))
@@ -91,9 +96,10 @@ def came_back(session: Session, user: StaffUser, now: datetime) -> list[tuple[in
     "Their last contact" is the salesperson's latest note or call on the contact,
     else the first response to the handoff, else the handoff itself.
     """
-    # All in one statement the database caches: the salesperson's 300 newest contacts with the moment of
-    # their last contact (handoffs by (assignee, status, time), notes by (contact, time)), joined to the
-    # events on (contact_id, occurred_at) so each contact's index range starts at its own "since" and
+    # One statement, compiled once and cached: the salesperson's 300 newest contacts ("handed", a CTE
+    # read twice) with the moment of their last contact (their latest handoff answer, or a later note of
+    # theirs: one grouped read of their notes on these contacts, not a subquery per contact), joined to
+    # the events on (contact_id, occurred_at) so each contact's index range starts at its own "since" and
     # only the events after it are visited. (A CASE on 300 contacts made the database test every event
     # of all of them; a VALUES list of 300 pairs cost more to compile than to run.) The type is counted,
     # not filtered: a WHERE on it lets SQLite walk ix_events_type_time instead (1.4 s at 5M events).
@@ -101,12 +107,12 @@ def came_back(session: Session, user: StaffUser, now: datetime) -> list[tuple[in
                      func.max(func.coalesce(Handoff.first_response_at, Handoff.created_at)).label("at"))
               .where(Handoff.assigned_to == user.id, Handoff.status != "disqualified")
               .group_by(Handoff.contact_id).order_by(func.max(Handoff.created_at).desc())
-              .limit(RECENT_CONTACTS).subquery("handed"))
-    noted = (select(func.max(Activity.occurred_at)).where(Activity.contact_id == handed.c.contact_id,
-                                                          Activity.staff_user_id == user.id).scalar_subquery())
-    last = select(handed.c.contact_id, handed.c.at, noted.label("noted")).subquery("last")
-    since = select(last.c.contact_id, case((last.c.noted > last.c.at, last.c.noted), else_=last.c.at)
-                   .label("at")).cte("since")
+              .limit(RECENT_CONTACTS).cte("handed"))
+    noted = (select(Activity.contact_id, func.max(Activity.occurred_at).label("at"))
+             .where(Activity.staff_user_id == user.id, Activity.contact_id.in_(select(handed.c.contact_id)))
+             .group_by(Activity.contact_id).subquery("noted"))
+    since = (select(handed.c.contact_id, case((noted.c.at > handed.c.at, noted.c.at), else_=handed.c.at).label("at"))
+             .outerjoin(noted, noted.c.contact_id == handed.c.contact_id).cte("since"))
     readings = func.count(case((Event.type == "reading", 1)))
     found = session.execute(select(Event.contact_id, func.max(case((Event.type == "reading", Event.occurred_at))),
                                    readings, since.c.at)
@@ -126,7 +132,8 @@ def latest_titles(session: Session, back: list[tuple[int, datetime, int, datetim
     # (contact, time) combination, at most LIMIT² cheap probes; the exact pairs are kept here. (A row-value
     # IN is not read through that index by SQLite; a CASE on the contact scans every event.)
     wanted = {(c, at) for c, at, *_ in back}
-    events = session.scalars(select(Event).where(Event.contact_id.in_({c for c, _at in wanted}),
-                                                 Event.occurred_at.in_({at for _c, at in wanted})))
+    events = session.scalars(select(Event).options(EVENT_LINE)
+                             .where(Event.contact_id.in_({c for c, _at in wanted}),
+                                    Event.occurred_at.in_({at for _c, at in wanted})))
     return {e.contact_id: title_of(e) for e in events
             if e.contact_id is not None and e.type == "reading" and (e.contact_id, e.occurred_at) in wanted}
