@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask_babel import gettext
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cabos.contacts.models import Contact
 from cabos.db import utcnow
@@ -218,6 +219,37 @@ def test_came_back_counts_only_readings_after_the_last_contact_and_names_the_new
         titles = today.latest_titles(s, [found], lambda e: trail.title(e, library))
         assert titles == {journey.contact.id: library.articles["como-evaluar-y-elegir-un-sga"].title}
         assert today.came_back(s, s.get(StaffUser, other.id), now) == []  # someone else's contact
+
+
+def test_the_days_pages_enter_the_events_by_contact_without_statistics(app: Flask, db, journey) -> None:
+    """SQLite without ANALYZE statistics (as cabos leaves it) reads no contact's events through the type index.
+
+    With a filter on both the contact and the type, SQLite's rules pick ix_events_type_time and walk
+    every event of that type of everyone (seconds to minutes at millions of events).
+    """
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner without statistics")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, params, context, many) -> None:  # type: ignore[no-untyped-def]
+        if " events" in statement:
+            statements.append((statement, params))
+
+    client = staff_login(app.test_client(), journey.seller)
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        for path in ("/staff/today", f"/staff/contacts/{journey.contact.id}"):
+            assert client.get(path).status_code == 200
+        with db.sessions() as s:
+            accounts.account_fields(s, [journey.contact.id], utcnow())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert len(statements) >= 4
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar() == 0
+        for statement, params in statements:
+            plan = " ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            assert "ix_events_type_time" not in plan, (statement, plan)
 
 
 def _other_contact(s, email: str) -> int:  # type: ignore[no-untyped-def]
