@@ -7,6 +7,10 @@ broadcast and contact), in one transaction. The rows are then delivered by the n
 doubt as sequence emails and guide links. Just before each send, in the transaction that marks it
 sending, the contact is checked again: still there, still consenting, not suppressed.
 
+Links go through the nurture click redirect (a click token naming the broadcast send), so clicks are
+counted per broadcast and feed an A/B subject test (``subject_tests``): the test's sends go at once,
+the rest wait for the winner.
+
 Recipients are the segment's members who agreed to receive emails and whose address is not on the
 suppression list (unsubscribed, bounced, erased). A broadcast to a segment without ``consent: true``,
 or to nobody, is refused with the reason.
@@ -37,7 +41,7 @@ from cabos.content.library import Library
 from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
 from cabos.intent.rules import rules_of
-from cabos.intent.store import state_at
+from cabos.intent.store import mode_and_interest_at
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import remember
 from cabos.nurture.emails import Values, compose, recipient
@@ -45,6 +49,7 @@ from cabos.nurture import subject_tests
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
 from cabos.nurture.doubt import stuck_command
+from cabos.nurture.email_files import format_duration
 from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
 from cabos.sales.lifecycle import stages as lifecycle_stages
@@ -71,18 +76,23 @@ def _stages_reached(session: Session, ids: list[int], stages: tuple[str, ...]) -
         Event.contact_id.in_(ids), Event.type == "reading", Event.stage.in_(stages)).distinct()))
 
 
+def _interested(interest: dict[str, Any], segment: Segment) -> bool:
+    return any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems)
+
+
 def members(session: Session, library: Library, segment: Segment, now: datetime | None = None) -> Iterator[Member]:
     """Everyone the segment's conditions hold for at ``now``: mode and interest as the contact page shows
     them (stored, with decay applied on read), the lifecycle stage from the latest handoff."""
     now = now or db.utcnow()
     rules = rules_of(library)
-    decayed = bool(segment.modes or segment.problems)  # reads each member's stored evidence: only if asked
+    decayed = bool(segment.modes or segment.problems)
     stages = library.site.stage_slugs
     later = stages[stages.index(segment.stage):] if segment.stage in stages else ()
     last = 0
     while True:
         query = (select(Contact.id, Contact.email, Contact.name, Contact.company, Contact.consent_at,
-                        Contact.first_touch, IntentState.mode, IntentState.grade, IntentState.interest)
+                        Contact.first_touch, IntentState.mode, IntentState.grade, IntentState.interest,
+                        IntentState.computed_at, IntentState.evidence_until, IntentState.rules_version)
                  .outerjoin(IntentState, IntentState.contact_id == Contact.id)
                  .where(Contact.id > last).order_by(Contact.id).limit(PAGE))
         if segment.consent:
@@ -98,19 +108,16 @@ def members(session: Session, library: Library, segment: Segment, now: datetime 
             ListSubscription.confirmed_at.is_not(None), ListSubscription.unsubscribed_at.is_(None)))) \
             if segment.lists else set()
         lifecycle = lifecycle_stages(session, ids) if segment.lifecycle else {}
-        current = {row.contact_id: state_at(row, now, rules) for row in session.scalars(
-            select(IntentState).where(IntentState.contact_id.in_(ids)))} if decayed else {}
         for r in rows:
-            state = current.get(r.id)
-            mode = state.mode if state is not None else (r.mode or "information")
-            interest = state.interest if state is not None else (r.interest or {})
+            mode, interest = r.mode or "information", r.interest or {}
+            if decayed and r.rules_version:  # as the contact page shows them now
+                mode, interest = mode_and_interest_at(mode, interest, r.computed_at, r.evidence_until, now, rules)
             if segment.modes and mode not in segment.modes:
                 continue
             if segment.grades and (r.grade or "") not in segment.grades:
                 continue
-            if segment.problems:
-                if not any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems):
-                    continue
+            if segment.problems and not _interested(interest, segment):
+                continue
             if segment.stage and r.id not in reached:
                 continue
             if segment.sources and channel(r.first_touch)[0] not in segment.sources:
@@ -354,6 +361,13 @@ def send_command(slug: str, dry_run: bool) -> None:
             click.echo(f"{len(found.recipients)} recipients for {slug!r} (segment {found.segment.slug}: "
                        f"{'; '.join(found.segment.describe())}); {found.left_out} left out: unsubscribed or bounced",
                        err=True)
+            test = found.broadcast.test
+            if test is not None and found.recipients:
+                tested = len(subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug),
+                                                 test))
+                click.echo(f"A/B subject test: {tested} of them get one of {len(test.subjects)} subject lines now; "
+                           f"the other {len(found.recipients) - tested} get the one with the best click rate "
+                           f"{format_duration(test.wait)} later", err=True)
             if found.refused:
                 raise click.ClickException(found.refused)
             return

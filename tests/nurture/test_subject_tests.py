@@ -16,7 +16,8 @@ from cabos.db import utcnow
 from cabos.nurture.broadcasts import BroadcastMailer
 from cabos.nurture.email_files import SubjectTest
 from cabos.nurture.models import BroadcastSend, SubjectTestRun
-from cabos.nurture.subject_tests import Results, Variant, split
+from cabos.nurture.sequences import nurture_of
+from cabos.nurture.subject_tests import Results, Variant, bucket, split, step_key
 from cabos.tracking.models import Event
 from tests.conftest import CabosRunner, write
 from tests.nurture.conftest import FILES, add_contact, guide_event, rows, tick
@@ -45,30 +46,42 @@ def app_config(smtp_server) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {**smtp_server.settings, "NURTURE_CLAIM_SIZE": 200}
 
 
-@pytest.mark.parametrize("front, expected", [
-    ('subjects: ["A"]\n', "broadcasts/x.md:2: error [subjects]: subjects must be a list of 2 to 5"),
-    ('subjects: ["A", ""]\n', "broadcasts/x.md:2: error [subjects]: subject line 2 is empty"),
-    ('subjects: ["A", "A"]\n', "broadcasts/x.md:2: error [subjects]: subject line 2 repeats line 1"),
-    ('subjects: ["A", "B"]\ntest_share: 1.5\n', "broadcasts/x.md:3: error [test_share]: test_share must be a share"),
-    ('subjects: ["A", "B"]\ntest_share: 0\n', "broadcasts/x.md:3: error [test_share]: test_share must be a share"),
-    ('subjects: ["A", "B"]\npick_winner_after: soon\n',
-     "broadcasts/x.md:3: error [pick_winner_after]: pick_winner_after 'soon' is not a wait"),
-    ('subject: S\ntest_share: 0.2\n', "broadcasts/x.md:3: error [test_share]: test_share applies to an A/B"),
-    ('subject: S\nsubjects: ["A", "B"]\n', "broadcasts/x.md:2: error [subject]: write either subject or subjects"),
-    ('subjects: ["A", "B {{ next_article }}"]\n', "broadcasts/x.md:2: error [subjects]: unknown tag"),
-    ('subjects: ["A", "B"]\nvariants: 2\n', "broadcasts/x.md:3: error [variants]: unknown key 'variants'"),
-])
-def test_check_names_file_line_and_key(app, content_dir, front: str, expected: str) -> None:  # type: ignore[no-untyped-def]
-    write(content_dir, {"broadcasts/x.md": f"---\n{front}segment: everyone\n---\nHi\n"})
-    result = CabosRunner(app).invoke(args=["check"])
-    assert result.exit_code == 1
-    assert any(line.startswith(expected) for line in result.output.splitlines()), result.output
+CHECKS = [  # front matter → the error `cabos check` gives (all checked in one run: one app, one check)
+    ('subjects: ["A"]\n', "2: error [subjects]: subjects must be a list of 2 to 5"),
+    ('subjects: ["A", ""]\n', "2: error [subjects]: subject line 2 is empty"),
+    ('subjects: ["A", "A"]\n', "2: error [subjects]: subject line 2 repeats line 1"),
+    ('subjects: ["A", "B"]\ntest_share: 1.5\n', "3: error [test_share]: test_share must be a share"),
+    ('subjects: ["A", "B"]\ntest_share: 0\n', "3: error [test_share]: test_share must be a share"),
+    ('subjects: ["A", "B"]\npick_winner_after: soon\n', "3: error [pick_winner_after]: pick_winner_after 'soon' is not a wait"),
+    ('subject: S\ntest_share: 0.2\n', "3: error [test_share]: test_share applies to an A/B"),
+    ('subject: S\nsubjects: ["A", "B"]\n', "2: error [subject]: write either subject or subjects"),
+    ('subjects: ["A", "B {{ next_article }}"]\n', "2: error [subjects]: unknown tag"),
+    ('subjects: ["A", "B"]\nvariants: 2\n', "3: error [variants]: unknown key 'variants'"),
+]
 
 
-def test_a_sequence_email_test_is_checked_too(app, content_dir) -> None:  # type: ignore[no-untyped-def]
+def test_check_names_file_line_and_key(app, content_dir) -> None:  # type: ignore[no-untyped-def]
+    write(content_dir, {f"broadcasts/x{i}.md": f"---\n{front}segment: everyone\n---\nHi\n"
+                        for i, (front, _e) in enumerate(CHECKS)})
     write(content_dir, {"emails/welcome.md": '---\nsubjects: ["A", "B"]\npick_winner_after: 0\n---\nHi\n'})
     result = CabosRunner(app).invoke(args=["check"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    for i, (_front, expected) in enumerate(CHECKS):
+        assert any(line.startswith(f"broadcasts/x{i}.md:{expected}") for line in lines), (expected, result.output)
     assert "emails/welcome.md:3: error [pick_winner_after]: pick_winner_after must be longer than 0" in result.output
+
+
+def test_a_click_token_names_an_outbox_row_or_a_broadcast_send_and_nothing_else() -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from cabos.nurture.links import CLICK_SALT, TokenError, click_token, read_click
+
+    assert read_click("k", click_token("k", 7, "http://x/a"), 60).broadcast is False
+    assert read_click("k", click_token("k", 7, "http://x/a", broadcast=True), 60).broadcast is True
+    forged = URLSafeTimedSerializer("k", salt=CLICK_SALT).dumps([7, "http://x/a", "z"])
+    with pytest.raises(TokenError):
+        read_click("k", forged, 60)
 
 
 def test_the_split_is_even_deterministic_and_the_tie_goes_to_the_first() -> None:
@@ -85,7 +98,10 @@ def test_the_split_is_even_deterministic_and_the_tie_goes_to_the_first() -> None
 
 def test_a_broadcast_sends_the_winner_by_clicks_to_the_rest(app, content_dir, session, smtp_server,  # type: ignore[no-untyped-def]
                                                            client, staff_client) -> None:
-    expected = add_contacts(session, 60)  # 41 people to email
+    expected = add_contacts(session, 30)  # 20 people to email
+    dry = CabosRunner(app).invoke(args=["broadcast", "send", "ab", "--dry-run"])
+    assert "A/B subject test: 8 of them get one of 2 subject lines now; the other 12 get the one with the best " \
+           "click rate 4h later" in dry.output, dry.output
     queued = CabosRunner(app).invoke(args=["broadcast", "send", "ab"])
     assert queued.exit_code == 0, queued.output
     now = utcnow()
@@ -140,17 +156,26 @@ def test_a_sequence_step_tests_then_sends_its_winner(app, content_dir, session, 
                                                      staff_client) -> None:
     write(content_dir, {"emails/welcome.md": WELCOME_AB})
     app.extensions["cabos.content"].maybe_reload()
-    people = [add_contact(session, f"p{i}@example.com", f"P{i} X") for i in range(16)]
-    for person in people:
-        guide_event(session, person)
+    test = nurture_of(app.extensions["cabos.content"].current()).emails["welcome"].test
+    key = step_key("welcome", "welcome", "welcome", test)
+    # Contacts until the hash puts one in the test with the second subject and one outside the test.
+    people: list[Any] = []
+    while not (any(bucket(p.id, key) < 0.5 and bucket(p.id, key, "variant:") >= 0.5 for p in people)
+               and any(bucket(p.id, key) >= 0.5 for p in people)):
+        people.append(add_contact(session, f"p{len(people)}@example.com", f"P{len(people)} X"))
+        guide_event(session, people[-1])
+        assert len(people) < 60
     session.commit()
     tick(app)
-    first = rows(session, step=rows(session)[0].step)
+    first = rows(session, step="welcome")
+    assert len(first) == len(people)
+    for r in first:  # in the test by the hash (and a subject by the hash); the others: the first subject
+        tested = bucket(r.contact_id, key) < 0.5
+        assert r.data == ({"subject": int(bucket(r.contact_id, key, "variant:") * 2), "test": key} if tested
+                          else {"subject": 0}), r.data
     in_test = [r for r in first if r.data.get("test")]
-    assert len(first) == 16 and 2 <= len(in_test) < 16  # about half, by hash
-    assert all(r.data["subject"] == 0 for r in first if not r.data.get("test"))  # the rest: the first subject
     again = tick(app)  # rendered rows are never re-decided
-    assert again.sends.sent == 0 and [r.data for r in rows(session, step=first[0].step)] == [r.data for r in first]
+    assert again.sends.sent == 0 and [r.data for r in rows(session, step="welcome")] == [r.data for r in first]
     # A reader of the second subject clicks.
     clicked = next(r for r in in_test if r.data["subject"] == 1)
     delivered = next(d for d in smtp_server.messages if d.message["X-Cabos-Outbox"] == str(clicked.id))
@@ -167,6 +192,9 @@ def test_a_sequence_step_tests_then_sends_its_winner(app, content_dir, session, 
     (row,) = rows(session, contact_id=latecomer.id)
     assert row.data == {"subject": 1}
     assert smtp_server.messages[-1].message["Subject"] == "Your guide, Late"
-    html = staff_client("marketer").get("/staff/nurture/").get_data(as_text=True)
+    marketer = staff_client("marketer")
+    html = marketer.get("/staff/nurture/").get_data(as_text=True)
     table = html.split(f'data-test="welcome/{row.step}"')[1].split("</table>")[0]
     assert "data-winner" in table.split('data-variant="1"')[1].split("</tr>")[0]
+    preview = marketer.get(f"/staff/nurture/welcome/{row.step}").get_data(as_text=True)
+    assert "<li>Your stock guide</li>" in preview and "first_name | &#39;friend&#39;" in preview
