@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cabos import db
+from cabos import db, mail
 from cabos.contacts.models import Contact, ListSubscription, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
@@ -39,7 +38,7 @@ from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import remember
-from cabos.nurture.emails import Values, compose, recipient
+from cabos.nurture.emails import Layout, Values, compose, recipient
 from cabos.nurture.links import unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
 from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
@@ -221,7 +220,8 @@ class BroadcastMailer(Deliverer):
         self.broadcasts = audiences_of(self.library).broadcasts
         self.base_url = str(app.config["SITE_URL"] or self.library.site.base_url).rstrip("/")
         self.adapter = app.url_map.bind("localhost")
-        self.layout = app.jinja_env.get_template("nurture/email.html")
+        self.layout = Layout(app.jinja_env.get_template("nurture/email.html"), site=self.library.site,
+                             brand=self.library.site.brand, base_url=self.base_url)
         self.domain = str(app.config["MAIL_FROM"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
 
     def _verdict(self, session: Session, row: BroadcastSend, now: datetime) -> tuple[str, str] | None:
@@ -246,10 +246,10 @@ class BroadcastMailer(Deliverer):
             return CANCELLED, "unsubscribe"
         return None
 
-    def _render(self, session: Session, row: BroadcastSend) -> EmailMessage:
+    def _render(self, session: Session, row: BroadcastSend) -> mail.Message:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
-        return self.compose(self.broadcasts[row.broadcast], contact, row.id).message
+        return self.compose(self.broadcasts[row.broadcast], contact, row.id).outgoing
 
     def compose(self, broadcast: Broadcast, contact: Contact, row_id: int) -> Any:
         """The message for one recipient: links to our own pages tagged with the broadcast's campaign."""
@@ -267,12 +267,12 @@ class BroadcastMailer(Deliverer):
         unsubscribe = self.base_url + self.adapter.build("nurture.unsubscribe", {"token": token})
         footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
-        headers = {"Message-ID": make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
-                   "X-Cabos-Broadcast": f"{broadcast.slug}/{row_id}"}
-        return compose(subject=broadcast.subject, preheader=broadcast.preheader, template=broadcast.template,
-                       values=Values(contact.name, contact.company), site=self.library.site, base_url=self.base_url,
-                       track=track, unsubscribe_url=unsubscribe, to=recipient(contact.name, contact.email),
-                       wrap=self.layout.render, footer=footer, headers=headers)
+        return compose(app=self.app, subject=broadcast.subject, preheader=broadcast.preheader,
+                       template=broadcast.template, values=Values(contact.name, contact.company),
+                       base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
+                       to=recipient(contact.name, contact.email), layout=self.layout, footer=footer,
+                       message_id=make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
+                       headers=[("X-Cabos-Broadcast", f"{broadcast.slug}/{row_id}")])
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
         row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast)
