@@ -4,7 +4,10 @@
         [--postgres postgresql+psycopg:///cabos_bench?host=/var/run/postgresql]
 
 An aiosmtpd sink runs in its own process on loopback and counts what it receives
-by Message-ID (so a message sent twice shows). The baseline sends N pre-built
+per recipient: every queued row is a different contact, so a row sent twice shows
+as a recipient with two messages (a resend gets a new Message-ID, so counting
+Message-IDs would not show it). It also reports the average message size, so the
+baseline's messages can be seen to be as large as cabos's. The baseline sends N pre-built
 messages with smtplib over one persistent connection. cabos then delivers N
 queued outbox rows: claim, check suppression / enrolment / intent again, render
 (Markdown already compiled; tags, signed links, layout), mark sending
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import smtplib
 import socket
 import sys
@@ -48,18 +52,18 @@ def free_port() -> int:
 
 class Sink:
     def __init__(self) -> None:
-        self.seen: dict[bytes, int] = {}
+        self.seen: dict[str, int] = {}
+        self.size = 0
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        head = envelope.content.split(b"\r\n\r\n", 1)[0]
-        mid = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"message-id:")), b"")
-        self.seen[mid] = self.seen.get(mid, 0) + 1
+        for rcpt in envelope.rcpt_tos:
+            self.seen[rcpt] = self.seen.get(rcpt, 0) + 1
+        self.size += len(envelope.content)
         return "250 OK"
 
 
 def run_sink(port: int, ready, pipe) -> None:  # type: ignore[no-untyped-def]
-    """The SMTP sink; answers "count" on the pipe with (messages, distinct Message-IDs) and resets."""
+    """The SMTP sink; answers "count" on the pipe with (messages, distinct recipients, bytes) and resets."""
     from aiosmtpd.controller import Controller
 
     sink = Sink()
@@ -68,8 +72,8 @@ def run_sink(port: int, ready, pipe) -> None:  # type: ignore[no-untyped-def]
     ready.set()
     try:
         while pipe.recv() == "count":
-            seen, sink.seen = sink.seen, {}
-            pipe.send((sum(seen.values()), len(seen)))
+            seen, size, sink.seen, sink.size = sink.seen, sink.size, {}, 0
+            pipe.send((sum(seen.values()), len(seen), size))
     finally:
         controller.stop()
 
@@ -145,15 +149,16 @@ def main() -> None:
     databases = [("SQLite", f"sqlite:///{Path(tempfile.mkdtemp()) / 'delivery.sqlite3'}")]
     if args.postgres:
         databases.append(("PostgreSQL", args.postgres))
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     try:
         base, base_cpu = baseline(port, args.messages)
         pipe.send("count")
-        received, distinct = pipe.recv()
+        received, distinct, size = pipe.recv()
         print("| sender | messages | messages/s | ratio to bare smtplib | CPU ms per message (senders) "
-              "| received at the sink (distinct) |")
-        print("|---|---:|---:|---:|---:|---:|")
+              "| received at the sink (distinct recipients) | KB per message |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         print(f"| bare smtplib, pre-built messages, one persistent connection | {args.messages:,} | {base:,.0f} "
-              f"| 1.00 | {base_cpu * 1000:.1f} | {received:,} ({distinct:,}) |")
+              f"| 1.00 | {base_cpu * 1000:.1f} | {received:,} ({distinct:,}) | {size / received / 1024:.1f} |")
         for name, url in databases:
             for count in args.senders:
                 queue(url, port, args.messages)
@@ -168,11 +173,12 @@ def main() -> None:
                 sent = sum(d[0] for d in done)
                 rate = sent / (max(d[2] for d in done) - min(d[1] for d in done))
                 pipe.send("count")
-                received, distinct = pipe.recv()
+                received, distinct, size = pipe.recv()
                 label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} ({name})"
                 cpu_ms = sum(d[3] for d in done) / max(sent, 1) * 1000
                 print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} | {cpu_ms:.1f} "
-                      f"| {received:,} ({distinct:,}) |", flush=True)
+                      f"| {received:,} ({distinct:,}) | {size / max(received, 1) / 1024:.1f} |", flush=True)
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         pipe.send("stop")
         sink.join(10)

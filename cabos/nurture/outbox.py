@@ -28,11 +28,12 @@ the guide link emails (``cabos.site.guide_mail``) use it too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import smtplib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -40,7 +41,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cabos import db, mail
@@ -50,7 +51,7 @@ from cabos.content.library import Library
 from cabos.intent.rules import rules_of
 from cabos.intent.scoring import should_hand_off
 from cabos.intent.store import State, current_state, current_states
-from cabos.nurture.bounces.models import remember
+from cabos.nurture.bounces.models import SentMessage, remember, sent_message_row
 from cabos.nurture.emails import Composed, Layout, Values, compose, recipient
 from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
 from cabos.nurture.links import click_token, unsubscribe_token
@@ -67,6 +68,7 @@ from cabos.nurture.models import (
     Enrolment,
     OutboxMessage,
 )
+from cabos.nurture.one_statement import start_statement
 from cabos.nurture.scheduler import begin_write, is_postgres
 from cabos.nurture.sequences import nurture_of
 from cabos.tracking.models import Event
@@ -278,7 +280,7 @@ class Deliverer:
         """
         counts = SendCounts()
         tried = 0
-        with mail.connection(self.app) as through:
+        with mail.connection(self.app) as through, self._autocommit() as at_once:
             while not (stop and stop()):
                 ids = self.claim(self.clock())
                 if not ids:
@@ -290,7 +292,7 @@ class Deliverer:
                         self._record(accepted, counts)
                         counts.released += self.release([r for r, _ in ready[i:]])
                         return counts
-                    verdict = self._start(row_id, accepted, counts)
+                    verdict = self._start(row_id, accepted, counts, at_once)
                     accepted = None
                     if verdict is not None:
                         counts.add(*verdict)
@@ -328,13 +330,22 @@ class Deliverer:
                     ready.append((row_id, outcome))
         return ready
 
-    def _start(self, row_id: int, accepted: tuple[int, str] | None, counts: SendCounts) -> tuple[str, str] | None:
+    def _start(self, row_id: int, accepted: tuple[int, str] | None, counts: SendCounts,
+               at_once: Connection | None = None) -> tuple[str, str] | None:
         """Record the previous send and mark this row ``sending`` (committed); or why it must not go.
 
         Where the subclass has a guard (``_guard``: no suppression since the batch was checked,
         the enrolment still running) it is part of the statement that marks the row sending;
-        only when that statement changes nothing is the row read to say why.
+        only when that statement changes nothing is the row read to say why. On PostgreSQL
+        (``at_once``) all of it is one statement (``one_statement``).
         """
+        if at_once is not None:
+            guard = self._guard(row_id)
+            records = self._sent_rows(*accepted, self.clock()) if accepted is not None else []
+            if guard is not None and records is not None:
+                if self._start_at_once(at_once, row_id, accepted, records, guard, counts):
+                    return None
+                accepted = None  # recorded; this row could not be marked: the usual path says why
         now = self.clock()
         table = self.model
         with self.database.session() as session:
@@ -357,6 +368,37 @@ class Deliverer:
                 table.id == row_id, table.status == CLAIMED, table.claimed_by == self.id)
                 .values(status=status, reason=reason, claimed_by=None)).rowcount
             return (("cancelled" if status == CANCELLED else "skipped") if changed else "lost"), reason
+
+    def _start_at_once(self, at_once: Connection, row_id: int, accepted: tuple[int, str] | None,
+                       records: list[tuple[Any, dict[str, Any]]], guard: dict[str, Any], counts: SendCounts) -> bool:
+        """``_start`` in one statement, committed on its own (PostgreSQL); whether the row is now sending."""
+        now = self.clock()
+        shape = ("at_once", accepted is not None, tuple((model, tuple(sorted(values))) for model, values in records))
+        if shape not in self._statements:
+            self._statements[shape] = start_statement(self.model, self._guard_conditions(),
+                                                      [(model, columns) for model, columns in shape[2]], shape[1])
+        params = {"p_row": row_id, "p_sender": self.id, "p_now": now, **guard}
+        if accepted is not None:
+            params.update(p_prev=accepted[0], p_message_id=accepted[1][:255])
+        for i, (_model, values) in enumerate(records):
+            params.update({f"p_{i}_{column}": value for column, value in values.items()})
+        result = at_once.execute(self._statements[shape], params).one()
+        if accepted is not None:
+            counts.add("sent" if result[0] else "lost")
+        return bool(result[1] if accepted is not None else result[0])
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[Connection | None]:
+        """A connection in autocommit for the one-statement starts on PostgreSQL (None on SQLite)."""
+        if self.database.is_sqlite:
+            yield None
+            return
+        with self.database.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
+        """The rows a sent row leaves behind (model, values), known without reading; None: ``_record_sent`` reads."""
+        return None
 
     def _record(self, accepted: tuple[int, str] | None, counts: SendCounts) -> None:
         if accepted is not None:
@@ -660,19 +702,29 @@ class Sender(Deliverer):
             return SKIPPED, "late"
         return None
 
-    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+    def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
         row = self._rendered.pop(row_id, None)
-        if row is None:
+        return None if row is None else self._rows_of(row_id, row, message_id, now)
+
+    def _rows_of(self, row_id: int, row: _Rendered, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]]:
+        """Its Message-ID's map row and its ``email_sent`` event (every column without a server default)."""
+        return [(SentMessage, sent_message_row(message_id=message_id, contact_id=row.contact_id, kind=self.kind,
+                                               ref_id=row_id, now=now, sequence=row.sequence, step=row.step)),
+                (Event, {"type": "email_sent", "occurred_at": now, "contact_id": row.contact_id, "problems": [],
+                         "engaged_ms": 0, "scroll_pct": 0, "read_to_end": False, "data": {
+                             "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
+                             "message_id": message_id, **({"article": row.article} if row.article else {})}})]
+
+    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+        rows = self._sent_rows(row_id, message_id, now)
+        if rows is None:  # not rendered by this sender's batch (send_one): read what the record needs
             found = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
                                            OutboxMessage.email, OutboxMessage.data)
                                     .where(OutboxMessage.id == row_id)).one()
-            row = _Rendered("", 0, found.contact_id, found.sequence, found.step, found.email,
-                            (found.data or {}).get("article"))
-        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
-                 sequence=row.sequence, step=row.step)
-        _core(session, insert(Event), {"type": "email_sent", "occurred_at": now, "contact_id": row.contact_id, "data": {
-            "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
-            "message_id": message_id, **({"article": row.article} if row.article else {})}})
+            rows = self._rows_of(row_id, _Rendered("", 0, found.contact_id, found.sequence, found.step, found.email,
+                                                   (found.data or {}).get("article")), message_id, now)
+        for model, values in rows:
+            _core(session, insert(model), values)
 
 
 def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> None:
