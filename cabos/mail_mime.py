@@ -51,11 +51,6 @@ class Outgoing:
         """Parsed back, with the line ends of a message in memory (as a .eml file is read)."""
         return _PARSER.parsebytes(self.data.replace(b"\r\n", b"\n"))  # type: ignore[return-value]
 
-    def header(self, name: str) -> str | None:
-        """A header's decoded value (parses the message: for tests and logs, not the hot path)."""
-        value = self.as_message()[name]
-        return None if value is None else str(value)
-
 
 def encoded_words(value: str) -> str:
     """RFC 2047 base64 words of at most 75 characters, one per folded line, never splitting a character."""

@@ -6,10 +6,15 @@ every move is a compare-and-set on (status, claimed_by) committed on its own:
 - *claim*: a batch of queued rows becomes ``claimed`` by this sender
   (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``, the
   single-writer lock), so concurrent senders never take the same row;
-- *sending*: just before the SMTP conversation, in one transaction, the row is
-  checked again (suppression, the enrolment still running, purchase mode, how
-  late it is) and marked ``sending``; only then does the conversation start;
-- *sent*: after the server accepted it, with its Message-ID.
+- *checked*: the claimed batch is checked (suppression, the enrolment still
+  running, purchase mode, how late it is: one statement each for the batch) and
+  rendered in one transaction; rows that must not go are settled there;
+- *sending*: just before the SMTP conversation the row is marked ``sending``
+  (committed) by a statement guarded by what may have changed since the check
+  (a suppression, the enrolment ended); only then does the conversation start;
+- *sent*: after the server accepted it, with its Message-ID, in the same commit
+  as the next row's ``sending`` mark (on PostgreSQL one statement:
+  ``one_statement``).
 
 If a sender dies, a ``claimed`` row was never attempted: once its claim is
 older than NURTURE_CLAIM_TIMEOUT it goes back to the queue. A ``sending`` row

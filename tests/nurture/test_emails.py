@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Flask
+from flask_babel import force_locale
 
 from cabos.content.model import Brand
 from cabos.nurture.emails import Values, compile_body, render_body
@@ -141,3 +142,18 @@ def test_images_and_md_links_from_the_content_folder_get_whole_addresses(app_fac
     assert [str(i) for i in library.warnings if i.file == "emails/welcome.md"] == [
         "emails/welcome.md: warning: refers to 'img/gone.png', which is not in the content folder "
         "(looked for emails/img/gone.png or img/gone.png)"]
+
+
+def test_the_layout_rendered_once_per_language_gives_what_rendering_it_each_time_gives(app: Flask) -> None:
+    with app.app_context():
+        composer = Composer(app, app.extensions["cabos.content"].current())
+        template, site = app.jinja_env.get_template("nurture/email.html"), composer.library.site
+        values = {"subject": "<b>Tú & \"yo\"</b>", "preheader": "a < b zzcabossubjectzz",
+                  "body": "<p>Hola &amp; <em>adiós</em></p>", "unsubscribe_url": "https://x.example/u?a=1&b='2'"}
+        seen = set()
+        for locale in ("en", "es", "en"):
+            with force_locale(locale):
+                direct = template.render(**values, site=site, brand=site.brand, base_url=composer.base_url)
+                assert composer.layout.render(**values) == direct
+                seen.add(direct)
+        assert len(seen) == 2  # the two languages differ (the cached skeletons are per language)
