@@ -8,6 +8,7 @@ functions take a ``Session`` and never commit on their own.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,11 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("cabos.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -121,10 +125,16 @@ def get_session() -> Session:
 
 def _close_session(exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         if exc is not None:
             session.rollback()
         session.close()
+    except SQLAlchemyError:
+        # The answer is already made: a connection that died under it (the database restarting)
+        # must not turn it into a 500 now. The pool drops the broken connection.
+        log.warning("closing the request's database session failed", exc_info=True)
 
 
 @contextlib.contextmanager

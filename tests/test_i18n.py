@@ -32,3 +32,18 @@ def test_compiled_catalogs_match_their_sources() -> None:
         hint = f"run: python scripts/translations.py ({language})"
         assert expected.items() <= mo.items(), hint
         assert set(mo) <= set(po), hint
+
+
+NOT_TEXT = {".css", ".js", ".png", ".jpg", ".svg", ".ico", ".woff", ".woff2", ".ttf", ".otf"}
+
+
+def test_every_template_is_read_for_strings() -> None:
+    """A template kind babel.cfg does not list (the .txt emails once) keeps its strings in English."""
+    from babel.util import pathmatch
+    patterns = [line.strip()[1:-1].split(":", 1)[1].strip()
+                for line in (ROOT / "babel.cfg").read_text().splitlines() if line.startswith("[")]
+    templates = [p.relative_to(ROOT).as_posix() for p in (ROOT / "cabos").rglob("templates/**/*")
+                 if p.is_file() and p.suffix not in NOT_TEXT]
+    assert templates
+    unread = [t for t in templates if not any(pathmatch(p, t) for p in patterns)]
+    assert not unread, f"add a pattern to babel.cfg for: {unread}"

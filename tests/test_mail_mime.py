@@ -9,7 +9,8 @@ import pytest
 
 from cabos.mail_mime import alternative, header_line
 
-TEXT = "Hola Ñandú,\n\n.una línea que empieza por punto\nigual = no es una cabecera \nFrom here\n" + "x" * 1200 + "\n"
+TEXT = ("Hola Ñandú,\n\n.una línea que empieza por punto\nigual = no es una cabecera \nFrom here\n"
+        + "x" * 1200 + "\n")
 HTML = "<p>Hola <strong>Ñandú</strong></p>\n<p>" + "y" * 1500 + "</p>\n"
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cabos.contacts.models import Contact
+from cabos.intent.contributions import decay
 from cabos.intent.models import IntentChange, IntentState
 from cabos.intent.rules import Rules, current_rules
 from cabos.intent.scoring import (
@@ -358,6 +359,19 @@ def _state(row: IntentState | None, now: datetime, rules: Rules) -> State | None
     if row.mode == PURCHASE and current.mode == INFORMATION:
         mode_since = lapse_time(stored, rules) or row.computed_at
     return State(current, row.computed_at, mode_since, row.grade_since, row.rules_version)
+
+
+def mode_and_interest_at(mode: str, interest: dict[str, float], computed_at: datetime, evidence_until: datetime | None,
+                         now: datetime, rules: Rules) -> tuple[str, dict[str, float]]:
+    """A stored state's mode and interest at ``now``, from its columns alone (what ``current_state`` gives,
+    without rebuilding the evidence): every item decays by the same factor, so interest does too, and
+    purchase mode ends when its recent evidence runs out."""
+    if now <= computed_at:
+        return mode, interest
+    factor = decay(now - computed_at, rules)
+    if mode == PURCHASE and evidence_until is not None and evidence_until <= now:
+        mode = INFORMATION
+    return mode, {p: float(v) * factor for p, v in interest.items()}
 
 
 def current_state(session: Session, contact_id: int, now: datetime, rules: Rules | None = None) -> State | None:

@@ -1,19 +1,22 @@
 """The staff page of segments and broadcasts: each segment counted live with a sample of its members,
-each broadcast with its segment, when it goes, and what became of its sends."""
+each broadcast with its segment, when it goes, what became of its sends, how many were clicked, and its
+A/B subject test."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 
 from cabos.content import current_library
 from cabos.db import get_session
 from cabos.nurture.audiences import audiences_of
 from cabos.nurture.broadcasts import members, suppressed
 from cabos.nurture.models import BroadcastRun, BroadcastSend
+from cabos.nurture.subject_tests import broadcast_results
 from cabos.staff.auth import staff_required
 from cabos.staff.sections import add_section
+from cabos.tracking.models import Event
 
 ROLES = ("marketer",)  # and admins
 SAMPLE = 10
@@ -34,8 +37,13 @@ def index() -> str:
     for slug, status, count in session.execute(select(BroadcastSend.broadcast, BroadcastSend.status, func.count())
                                                .group_by(BroadcastSend.broadcast, BroadcastSend.status)):
         sends.setdefault(slug, {})[status] = count
+    tests = {b.slug: broadcast_results(session, b.slug, b.test) for b in found.broadcasts.values() if b.test}
+    broadcast = Event.data["broadcast"].as_string()  # one expression: PostgreSQL groups by what it selects
+    clicks = dict(session.execute(select(broadcast, func.count(distinct(Event.data["send"].as_integer())))
+                                  .where(Event.type == "email_click", broadcast.is_not(None))
+                                  .group_by(broadcast)).all())
     return render_template("nurture/segments.html", segments=segments, broadcasts=list(found.broadcasts.values()),
-                           runs=runs, sends=sends, sample=SAMPLE)
+                           runs=runs, sends=sends, sample=SAMPLE, tests=tests, clicks=clicks)
 
 
 def init_app(app: Flask) -> None:

@@ -12,15 +12,20 @@
     source: [linkedin, google]       # first-touch source, normalised as the campaigns report does
     company: [Acme, Globex]          # the account: company names, any case
     list: newsletter                 # confirmed and not unsubscribed on this mailing list (the forms' lists)
+    lifecycle: [lead, nurture]       # where they stand with sales: lead, handed_off, accepted, customer,
+                                     # nurture (sent back or lost), disqualified
+
+Mode and interest are the contact's as of the moment the segment is counted (decay applied, as the
+contact page shows them), not as last stored.
 
 ``content/broadcasts/<slug>.md`` is a Markdown email (the nurture emails' tags, except the article
 ones: a broadcast says the same to everyone) with ``subject``, ``preheader``, ``segment`` and
-``send_at`` (when the worker queues it; without it, only `cabos broadcast send` does).
+``send_at`` (when the worker queues it; without it, only `cabos broadcast send` does), and may test
+its subject lines (``subjects``, ``test_share``, ``pick_winner_after``: see ``email_files``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,18 +34,18 @@ from typing import Any
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import References
 from cabos.content.model import Issue
-from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.yamlfile import KeyChecker, read_yaml, suggest
 from cabos.intent.rules import GRADES
-from cabos.nurture.emails import ARTICLE_TAGS, TAGS, Template, compile_body, find_tags
+from cabos.nurture.email_files import SubjectTest, read_email
+from cabos.nurture.emails import ARTICLE_TAGS, TAGS, Template
 from cabos.nurture.sequences import MODES
+from cabos.sales.lifecycle import STAGES as LIFECYCLE
 
 SECTION = "audiences"
 SEGMENT_KEYS = ("name", "description", "consent", "problems", "min_interest", "mode", "grade", "stage", "source",
-                "company", "list")
-BROADCAST_KEYS = ("subject", "preheader", "segment", "send_at", "slug")
+                "company", "list", "lifecycle")
+BROADCAST_KEYS = ("segment", "send_at")  # besides every email's (email_files.EMAIL_KEYS)
 BROADCAST_TAGS = tuple(t for t in TAGS if t not in ARTICLE_TAGS)
 
 
@@ -58,6 +63,7 @@ class Segment:
     sources: tuple[str, ...] = ()
     companies: tuple[str, ...] = ()
     lists: tuple[str, ...] = ()
+    lifecycle: tuple[str, ...] = ()  # stages with sales (cabos.sales.lifecycle.STAGES)
 
     def describe(self) -> list[str]:
         """The conditions in words (the staff page and the dry run show them)."""
@@ -66,7 +72,7 @@ class Segment:
             out.append(f"interest in {' or '.join(self.problems)}" + (f" > {self.min_interest:g}"
                                                                        if self.min_interest else ""))
         for label, values in (("mode", self.modes), ("grade", self.grades), ("source", self.sources),
-                              ("company", self.companies), ("list", self.lists)):
+                              ("company", self.companies), ("list", self.lists), ("lifecycle", self.lifecycle)):
             if values:
                 out.append(f"{label} {' or '.join(values)}")
         if self.stage:
@@ -84,6 +90,7 @@ class Broadcast:
     send_at: datetime | None
     template: Template
     digest: str
+    test: SubjectTest | None = None  # an A/B test of subject lines (``subject`` is its first variant)
 
 
 @dataclass(frozen=True)
@@ -148,89 +155,48 @@ def load_segment(path: Path, rel: str, library: Library) -> tuple[Segment | None
     sources = tuple(s.lower() for s in _list(top.get("source"), ("source",), c))
     companies = tuple(s.casefold() for s in _list(top.get("company"), ("company",), c))
     lists = _list(top.get("list"), ("list",), c)
+    lifecycle = _list(top.get("lifecycle"), ("lifecycle",), c)
+    for stage_ in lifecycle:
+        if stage_ not in LIFECYCLE:
+            c.error(("lifecycle",), f"lifecycle {stage_!r} is not one of {', '.join(LIFECYCLE)}")
     if c.failed:
         return None, c.issues
     name = f.text(top.get("name") or path.stem, 200)
     return Segment(path.stem, name, rel, consent, problems, float(minimum), modes, grades,
-                   str(stage) if stage is not None else None, sources, companies, lists), c.issues
+                   str(stage) if stage is not None else None, sources, companies, lists, lifecycle), c.issues
 
 
 def load_broadcast(path: Path, rel: str, library: Library,
                    segments: dict[str, Segment]) -> tuple[Broadcast | None, list[Issue]]:
-    """Read one broadcast: front matter (subject, preheader, segment, send_at) and a Markdown body."""
+    """Read one broadcast: front matter (subject or an A/B test's subjects, preheader, segment, send_at) and a
+    Markdown body."""
+    read, issues = read_email(path, rel, tags=BROADCAST_TAGS, extra_keys=BROADCAST_KEYS, unknown="error",
+                              where=" in a broadcast", example="Novedades de diciembre", want_preheader=False)
+    if read is None:
+        return None, issues
     try:
-        raw_bytes = path.read_bytes()
-        raw = read_text(raw_bytes.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return None, [Issue("error", rel, *not_utf8(exc))]
-    except FrontMatterError as exc:
-        return None, [Issue("error", rel, exc.message, exc.line, exc.field)]
-    issues: list[Issue] = []
-
-    def error(message: str, fld: str | None = None, line: int | None = None) -> None:
-        issues.append(Issue("error", rel, message, line or raw.lines.get(fld or "") or (1 if fld else None), fld))
-
-    for key in raw.meta:
-        if key not in BROADCAST_KEYS:
-            error(f"unknown key {key!r}{suggest(str(key), BROADCAST_KEYS)}", str(key))
-    values: dict[str, str] = {}
-    for key, limit in (("subject", 150), ("preheader", 200), ("segment", 100)):
-        try:
-            values[key] = f.text(raw.meta.get(key), limit)
-        except f.FieldProblem as exc:
-            error(f"{key} {exc.message}", key)
-            values[key] = ""
-    if not values["subject"]:
-        error("subject is missing; add e.g. subject: \"Novedades de diciembre\"", "subject")
-    segment = values["segment"]
+        segment = f.text(read.raw.meta.get("segment"), 100)
+    except f.FieldProblem as exc:
+        read.error(f"segment {exc.message}", "segment")
+        segment = "-"
     if not segment:
-        error("segment is missing: name a file of segments/, e.g. segment: newsletter", "segment")
+        read.error("segment is missing: name a file of segments/, e.g. segment: newsletter", "segment")
+    elif segment == "-":
+        pass
     elif segment not in segments:
-        error(f"segment {segment!r} is not in segments/ (or has errors){suggest(segment, segments)}", "segment")
+        read.error(f"segment {segment!r} is not in segments/ (or has errors){suggest(segment, segments)}", "segment")
     elif not segments[segment].consent:  # loaded, so that sending it is refused with this reason
-        issues.append(Issue("warning", rel, f"segment {segment!r} does not filter on consent: sending will be refused "
-                            f"until {segments[segment].source_file} says consent: true", raw.lines.get("segment"),
-                            "segment"))
+        read.warning(f"segment {segment!r} does not filter on consent: sending will be refused until "
+                     f"{segments[segment].source_file} says consent: true", "segment")
     send_at = None
     try:
-        send_at = f.a_moment(raw.meta.get("send_at"))
+        send_at = f.a_moment(read.raw.meta.get("send_at"))
     except f.FieldProblem as exc:
-        error(f"send_at {exc.message}", "send_at")
-    for fld in ("subject", "preheader"):
-        tags, malformed = find_tags(values[fld])
-        for _n, text in malformed:
-            error(f"{text} is not a tag; write e.g. {{{{ first_name }}}}", fld)
-        for tag in tags:
-            if tag.name not in BROADCAST_TAGS:
-                error(f"unknown tag {{{{ {tag.name} }}}} in a broadcast{suggest(tag.name, BROADCAST_TAGS)}", fld)
-    tags, malformed = find_tags(raw.body)
-    for n, text in malformed:
-        error(f"{text} is not a tag; write e.g. {{{{ first_name }}}}", line=raw.body_line + n - 1)
-    for tag in tags:
-        if tag.name not in BROADCAST_TAGS:
-            error(f"unknown tag {{{{ {tag.name} }}}} in a broadcast{suggest(tag.name, BROADCAST_TAGS)}",
-                  "body", raw.body_line + tag.line - 1)
-    if not raw.body.strip():
-        error("the body is empty: write the email below the front matter", line=raw.body_line)
-    slug = path.stem
-    if "slug" in raw.meta:
-        try:
-            slug = f.slug(raw.meta["slug"])
-        except f.FieldProblem as exc:
-            error(f"slug {exc.message}", "slug")
-    if any(i.severity == "error" for i in issues):
-        return None, issues
-    refs = library.references or References(library.media, {})
-
-    def resolve(reference: str) -> str | None:
-        address, problem = refs.resolve(rel, reference)
-        if problem:
-            issues.append(Issue("warning", rel, problem))
-        return address
-
-    return Broadcast(slug, rel, values["subject"], values["preheader"], segment, send_at,
-                     compile_body(raw.body, library.site.brand, resolve),
-                     hashlib.sha256(raw_bytes).hexdigest()[:16]), issues
+        read.error(f"send_at {exc.message}", "send_at")
+    if read.failed:
+        return None, read.issues
+    return Broadcast(read.slug, rel, read.subject, read.preheader, segment, send_at, read.template(library),
+                     read.digest, read.test), read.issues
 
 
 class AudiencesExtension:

@@ -7,6 +7,10 @@ broadcast and contact), in one transaction. The rows are then delivered by the n
 doubt as sequence emails and guide links. Just before each send, in the transaction that marks it
 sending, the contact is checked again: still there, still consenting, not suppressed.
 
+Links go through the nurture click redirect (a click token naming the broadcast send), so clicks are
+counted per broadcast and feed an A/B subject test (``subject_tests``): the test's sends go at once,
+the rest wait for the winner.
+
 Recipients are the segment's members who agreed to receive emails and whose address is not on the
 suppression list (unsubscribed, bounced, erased). A broadcast to a segment without ``consent: true``,
 or to nobody, is refused with the reason.
@@ -20,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -36,13 +39,19 @@ from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
 from cabos.tracking.touches import channel
 from cabos.intent.models import IntentState
+from cabos.intent.rules import rules_of
+from cabos.intent.store import mode_and_interest_at
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
 from cabos.nurture.bounces.models import SentMessage, sent_message_row
 from cabos.nurture.emails import Layout, Values, compose, recipient
-from cabos.nurture.links import unsubscribe_token
+from cabos.nurture import subject_tests
+from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
-from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.nurture.doubt import stuck_command
+from cabos.nurture.email_files import format_duration
+from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.nurture.scheduler import begin_write, insert_ignoring_duplicates
+from cabos.sales.lifecycle import stages as lifecycle_stages
 from cabos.tracking.models import Event
 
 log = logging.getLogger("cabos.nurture.broadcasts")
@@ -66,14 +75,23 @@ def _stages_reached(session: Session, ids: list[int], stages: tuple[str, ...]) -
         Event.contact_id.in_(ids), Event.type == "reading", Event.stage.in_(stages)).distinct()))
 
 
-def members(session: Session, library: Library, segment: Segment) -> Iterator[Member]:
-    """Everyone the segment's conditions hold for now (intent as last scored), by contact id."""
+def _interested(interest: dict[str, Any], segment: Segment) -> bool:
+    return any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems)
+
+
+def members(session: Session, library: Library, segment: Segment, now: datetime | None = None) -> Iterator[Member]:
+    """Everyone the segment's conditions hold for at ``now``: mode and interest as the contact page shows
+    them (stored, with decay applied on read), the lifecycle stage from the latest handoff."""
+    now = now or db.utcnow()
+    rules = rules_of(library)
+    decayed = bool(segment.modes or segment.problems)
     stages = library.site.stage_slugs
     later = stages[stages.index(segment.stage):] if segment.stage in stages else ()
     last = 0
     while True:
         query = (select(Contact.id, Contact.email, Contact.name, Contact.company, Contact.consent_at,
-                        Contact.first_touch, IntentState.mode, IntentState.grade, IntentState.interest)
+                        Contact.first_touch, IntentState.mode, IntentState.grade, IntentState.interest,
+                        IntentState.computed_at, IntentState.evidence_until, IntentState.rules_version)
                  .outerjoin(IntentState, IntentState.contact_id == Contact.id)
                  .where(Contact.id > last).order_by(Contact.id).limit(PAGE))
         if segment.consent:
@@ -82,20 +100,23 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
         if not rows:
             return
         last = rows[-1].id
-        reached = _stages_reached(session, [r.id for r in rows], later) if segment.stage else set()
+        ids = [r.id for r in rows]
+        reached = _stages_reached(session, ids, later) if segment.stage else set()
         subscribed = set(session.scalars(select(ListSubscription.contact_id).where(
-            ListSubscription.contact_id.in_([r.id for r in rows]), ListSubscription.list.in_(segment.lists),
+            ListSubscription.contact_id.in_(ids), ListSubscription.list.in_(segment.lists),
             ListSubscription.confirmed_at.is_not(None), ListSubscription.unsubscribed_at.is_(None)))) \
             if segment.lists else set()
+        lifecycle = lifecycle_stages(session, ids) if segment.lifecycle else {}
         for r in rows:
-            if segment.modes and (r.mode or "information") not in segment.modes:
+            mode, interest = r.mode or "information", r.interest or {}
+            if decayed and r.rules_version:  # as the contact page shows them now
+                mode, interest = mode_and_interest_at(mode, interest, r.computed_at, r.evidence_until, now, rules)
+            if segment.modes and mode not in segment.modes:
                 continue
             if segment.grades and (r.grade or "") not in segment.grades:
                 continue
-            if segment.problems:
-                interest = r.interest or {}
-                if not any(float(interest.get(p) or 0) > segment.min_interest for p in segment.problems):
-                    continue
+            if segment.problems and not _interested(interest, segment):
+                continue
             if segment.stage and r.id not in reached:
                 continue
             if segment.sources and channel(r.first_touch)[0] not in segment.sources:
@@ -103,6 +124,8 @@ def members(session: Session, library: Library, segment: Segment) -> Iterator[Me
             if segment.companies and (r.company or "").casefold() not in segment.companies:
                 continue
             if segment.lists and r.id not in subscribed:
+                continue
+            if segment.lifecycle and lifecycle.get(r.id, "lead") not in segment.lifecycle:
                 continue
             yield Member(r.id, r.email, r.name, r.company, r.consent_at is not None)
 
@@ -171,10 +194,17 @@ def queue(session: Session, library: Library, slug: str, now: datetime, by: str)
                                      recipients=len(found.recipients), queued_at=now, queued_by=by))
     except IntegrityError:
         raise Refused(f"broadcast {slug!r} is being queued by someone else") from None
+    test = found.broadcast.test
+    tested = subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug), test) \
+        if test else {}
+    if test:
+        subject_tests.start(session, subject_tests.broadcast_key(slug), now)
+    rest_at = now + test.wait if test else now  # the rest wait for the test's winner
     for i in range(0, len(found.recipients), 1000):
         insert_ignoring_duplicates(session, BroadcastSend, [
             {"broadcast": slug, "contact_id": m.id, "created_at": now, "status": QUEUED, "reason": "",
-             "next_attempt_at": now, "attempts": 0, "error": ""} for m in found.recipients[i:i + 1000]])
+             "next_attempt_at": now if m.id in tested or not test else rest_at, "attempts": 0, "error": "",
+             "variant": tested.get(m.id), "tested": m.id in tested} for m in found.recipients[i:i + 1000]])
     return found
 
 
@@ -225,7 +255,8 @@ class BroadcastMailer(Deliverer):
         self.domain = str(app.config["MAIL_FROM"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
         self._contacts: dict[int, Contact] = {}  # the claimed batch's, while it is checked
         self._suppressed: set[str] = set()
-        self._rendered: dict[int, tuple[str, int, str]] = {}  # row → (email hash, contact, broadcast) until sent
+        # row → (email hash, contact, broadcast, variant) until it is recorded sent
+        self._rendered: dict[int, tuple[str, int, str, int | None]] = {}
 
     def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, mail.Message]]:
         self._rendered.clear()  # the previous batch is recorded by now
@@ -276,27 +307,32 @@ class BroadcastMailer(Deliverer):
     def _render(self, session: Session, row: BroadcastSend) -> mail.Message:
         contact = self._contacts.get(row.contact_id) or session.get(Contact, row.contact_id)
         assert contact is not None
-        message = self.compose(self.broadcasts[row.broadcast], contact, row.id).outgoing
-        self._rendered[row.id] = (email_hash(contact.email), row.contact_id, row.broadcast)
+        broadcast = self.broadcasts[row.broadcast]
+        if broadcast.test is not None and row.variant is None:
+            # One of the rest, due once the test's wait is over: the winner (picked now if nobody did).
+            row.variant = subject_tests.broadcast_winner(session, broadcast.slug, broadcast.test, self.clock())
+        message = self.compose(broadcast, contact, row.id, variant=row.variant).outgoing
+        self._rendered[row.id] = (email_hash(contact.email), row.contact_id, row.broadcast, row.variant)
         return message
 
-    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int) -> Any:
-        """The message for one recipient: links to our own pages tagged with the broadcast's campaign."""
+    def compose(self, broadcast: Broadcast, contact: Contact, row_id: int, variant: int | None = None,
+                tracked: bool = True) -> Any:
+        """The message for one recipient (``variant``: the subject line of an A/B test it got); links go
+        through the click redirect, which counts the click and tags our own pages with the campaign."""
         def track(url: str) -> str:
-            if not url.startswith(self.base_url):
+            if not tracked:
                 return url
-            parts = urlsplit(url)
-            query = parse_qsl(parts.query, keep_blank_values=True)
-            if not any(k.startswith("utm_") for k, _v in query):
-                query += [("utm_source", "email"), ("utm_medium", "broadcast"), ("utm_campaign", broadcast.slug)]
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+            return self.base_url + self.adapter.build("nurture.click", {
+                "token": click_token(str(self.app.secret_key), row_id, url, broadcast=True)})
 
         # Outbox id 0: the unsubscribe link names the contact, and no sequence step.
         token = unsubscribe_token(str(self.app.secret_key), 0, contact.id, contact.email)
         unsubscribe = self.base_url + self.adapter.build("nurture.unsubscribe", {"token": token})
         footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
-        return compose(app=self.app, subject=broadcast.subject, preheader=broadcast.preheader,
+        subjects = broadcast.test.subjects if broadcast.test else ()
+        subject = subjects[variant] if variant is not None and 0 <= variant < len(subjects) else broadcast.subject
+        return compose(app=self.app, subject=subject, preheader=broadcast.preheader,
                        template=broadcast.template, values=Values(contact.name, contact.company),
                        base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
                        to=recipient(contact.name, contact.email), layout=self.layout, footer=footer,
@@ -305,23 +341,24 @@ class BroadcastMailer(Deliverer):
 
     def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
         seen = self._rendered.pop(row_id, None)
-        return None if seen is None else self._rows_of(row_id, seen[1], seen[2], message_id, now)
+        return None if seen is None else self._rows_of(row_id, *seen[1:], message_id, now)
 
-    def _rows_of(self, row_id: int, contact_id: int, broadcast: str, message_id: str,
+    def _rows_of(self, row_id: int, contact_id: int, broadcast: str, variant: int | None, message_id: str,
                  now: datetime) -> list[tuple[Any, dict[str, Any]]]:
         """Its Message-ID's map row and its ``email_sent`` event (every column without a server default)."""
         return [(SentMessage, sent_message_row(message_id=message_id, contact_id=contact_id, kind=self.kind,
                                                ref_id=row_id, now=now, sequence=broadcast)),
                 (Event, {"type": "email_sent", "occurred_at": now, "contact_id": contact_id, "problems": [],
                          "engaged_ms": 0, "scroll_pct": 0, "read_to_end": False,
-                         "data": {"broadcast": broadcast, "message_id": message_id}})]
+                         "data": {"broadcast": broadcast, "message_id": message_id,
+                                  **({"variant": variant} if variant is not None else {})}})]
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
         rows = self._sent_rows(row_id, message_id, now)
         if rows is None:  # not rendered by this sender's batch: read what the record needs
-            row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast)
+            row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast, BroadcastSend.variant)
                                   .where(BroadcastSend.id == row_id)).one()
-            rows = self._rows_of(row_id, row.contact_id, row.broadcast, message_id, now)
+            rows = self._rows_of(row_id, row.contact_id, row.broadcast, row.variant, message_id, now)
         for model, values in rows:
             session.connection().execute(insert(model), values)
 
@@ -368,6 +405,13 @@ def send_command(slug: str, dry_run: bool) -> None:
             click.echo(f"{len(found.recipients)} recipients for {slug!r} (segment {found.segment.slug}: "
                        f"{'; '.join(found.segment.describe())}); {found.left_out} left out: unsubscribed or bounced",
                        err=True)
+            test = found.broadcast.test
+            if test is not None and found.recipients:
+                tested = len(subject_tests.split([m.id for m in found.recipients], subject_tests.broadcast_key(slug),
+                                                 test))
+                click.echo(f"A/B subject test: {tested} of them get one of {len(test.subjects)} subject lines now; "
+                           f"the other {len(found.recipients) - tested} get the one with the best click rate "
+                           f"{format_duration(test.wait)} later", err=True)
             if found.refused:
                 raise click.ClickException(found.refused)
             return
@@ -388,28 +432,8 @@ def deliver_command() -> None:
                f"retried {counts.retried}, unknown {counts.unknown}")
 
 
-@broadcast_group.command("stuck")
-@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
-              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
-@click.option("--id", "row_id", type=int, default=None)
-@with_appcontext
-def stuck_command(mark: str | None, row_id: int | None) -> None:
-    """Broadcast emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
-    with db.session_scope() as session:
-        if mark:
-            if row_id is None:
-                raise click.UsageError("--mark needs --id")
-            try:
-                click.echo(f"broadcast send {resolve(session, row_id, mark, db.utcnow(), BroadcastSend).id}: {mark}")
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            return
-        rows = stuck(session, 100, BroadcastSend)
-        for row in rows:
-            click.echo(f"#{row.id} {row.broadcast} contact {row.contact_id}: {row.error}")
-        click.echo(f"{len(rows)} broadcast emails in doubt" + (
-            "; check the mail server's log, then: cabos broadcast stuck --id N --mark sent|failed|requeue"
-            if rows else ""))
+broadcast_group.add_command(stuck_command(BroadcastSend, "broadcast emails", "cabos broadcast stuck",
+                                          lambda row: row.broadcast))
 
 
 def init_app(app: Flask) -> None:

@@ -355,7 +355,8 @@ class Layout:
         skeleton = self._skeletons.get(key)
         if skeleton is None:
             marks = {name: Markup(f"zzcabos{mark}zz") for name, mark in (
-                ("subject", "subject"), ("preheader", "preheader"), ("body", "body"), ("unsubscribe_url", "unsubscribe"))}
+                ("subject", "subject"), ("preheader", "preheader"), ("body", "body"),
+                ("unsubscribe_url", "unsubscribe"))}
             skeleton = self._skeletons[key] = self.template.render(**marks, **self.fixed)
         values = {"subject": str(escape(subject)), "preheader": str(escape(preheader)), "body": body,
                   "unsubscribe": str(escape(unsubscribe_url))}

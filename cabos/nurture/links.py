@@ -2,7 +2,7 @@
 
 Both are itsdangerous tokens signed with SECRET_KEY, each under its own salt,
 so one can never be used as the other (or as a download link). They name an
-outbox row, never an email address. The unsubscribe token also carries a short
+outbox row (a click token may name a broadcast send instead), never an email address. The unsubscribe token also carries a short
 hash of the address it was sent to: an erased contact whose id is reused by a
 newcomer does not pass the link on.
 
@@ -52,23 +52,27 @@ def _load(secret: str, salt: str, token: str, max_age: int) -> tuple[object, boo
         raise TokenError("bad signature") from None
 
 
+BROADCAST = "b"  # a click token's third item: the id is a broadcast send's, not an outbox row's
+
+
 @dataclass(frozen=True)
 class Click:
-    outbox_id: int
+    outbox_id: int  # or a broadcast send's id (``broadcast``)
     url: str
     fresh: bool
+    broadcast: bool = False
 
 
-def click_token(secret: str, outbox_id: int, url: str) -> str:
-    return _serializer(secret, CLICK_SALT).dumps([outbox_id, url])
+def click_token(secret: str, outbox_id: int, url: str, broadcast: bool = False) -> str:
+    return _serializer(secret, CLICK_SALT).dumps([outbox_id, url, BROADCAST] if broadcast else [outbox_id, url])
 
 
 def read_click(secret: str, token: str, max_age: int) -> Click:
     payload, fresh = _load(secret, CLICK_SALT, token, max_age)
-    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)
-            and isinstance(payload[1], str)):
+    if not (isinstance(payload, list) and len(payload) in (2, 3) and isinstance(payload[0], int)
+            and isinstance(payload[1], str) and (len(payload) == 2 or payload[2] == BROADCAST)):
         raise TokenError("not a click token")
-    return Click(payload[0], payload[1], fresh)
+    return Click(payload[0], payload[1], fresh, len(payload) == 3)
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,19 @@ class BroadcastSend(Delivery, Base):
     broadcast: Mapped[str] = mapped_column(ForeignKey("broadcasts.slug", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An A/B subject test: the subject line this send got (its index in ``subjects``), and whether it
+    # was one of the test's sends. The rest wait, variant NULL, until the winner is picked for them.
+    variant: Mapped[int | None]
+    tested: Mapped[bool] = mapped_column(default=False)
+
+
+class SubjectTestRun(Base):
+    """One A/B subject test (a broadcast's, or a sequence step's): when it started and, once picked, its
+    winner. Picked once (a compare-and-set on ``winner IS NULL``): every later send uses the same subject."""
+
+    __tablename__ = "subject_tests"
+
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)  # see subject_tests.broadcast_key / step_key
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    winner: Mapped[int | None]
+    decided_at: Mapped[datetime | None]

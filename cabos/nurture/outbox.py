@@ -56,6 +56,7 @@ from cabos.content.library import Library
 from cabos.intent.rules import rules_of
 from cabos.intent.scoring import should_hand_off
 from cabos.intent.store import State, current_state, current_states
+from cabos.nurture import subject_tests
 from cabos.nurture.bounces.models import SentMessage, remember, sent_message_row
 from cabos.nurture.emails import Composed, Layout, Values, compose, recipient
 from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
@@ -114,9 +115,12 @@ class Composer:
         return Values(contact.name, contact.company, article, self.article_url(article.slug) if article else "")
 
     def compose(self, row_id: int, email_slug: str, contact: Contact, values: Values,
-                tracked: bool = True) -> Composed:
-        """The message for one outbox row; ``tracked=False`` keeps links as written (previews)."""
+                tracked: bool = True, variant: int | None = None) -> Composed:
+        """The message for one outbox row; ``tracked=False`` keeps links as written (previews); ``variant``:
+        the subject line of an A/B test this row got."""
         email = self.nurture.emails[email_slug]
+        subjects = email.test.subjects if email.test else ()
+        subject = subjects[variant] if variant is not None and 0 <= variant < len(subjects) else email.subject
 
         def track(url: str) -> str:
             return self.url("nurture.click", token=click_token(self.secret, row_id, url)) if tracked else url
@@ -125,7 +129,7 @@ class Composer:
                                token=unsubscribe_token(self.secret, row_id, contact.id, contact.email))
         footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
-        return compose(app=self.app, subject=email.subject, preheader=email.preheader, template=email.template,
+        return compose(app=self.app, subject=subject, preheader=email.preheader, template=email.template,
                        values=values, base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
                        to=recipient(contact.name, contact.email), layout=self.layout, footer=footer,
                        message_id=make_msgid(idstring=f"nurture.{row_id}", domain=self.domain),
@@ -673,7 +677,14 @@ class Sender(Deliverer):
         assert contact is not None
         values = self.composer.values(contact, row.data)
         assert values is not None
-        message = self.composer.compose(row.id, row.email, contact, values).outgoing
+        email = self.composer.nurture.emails[row.email]
+        if email.test is not None and "subject" not in (row.data or {}):
+            # Recorded on the row in the transaction that renders it: a sender that renders it again keeps it.
+            variant, key = subject_tests.step_variant(session, row.sequence, row.step, row.email, email.test,
+                                                      row.contact_id, self.clock())
+            row.data = {**(row.data or {}), "subject": variant, **({"test": key} if key else {})}
+        message = self.composer.compose(row.id, row.email, contact, values,
+                                        variant=(row.data or {}).get("subject")).outgoing
         # What the start and the sent record need, so they do not read the row again.
         self._rendered[row.id] = _Rendered(email_hash(contact.email), row.enrolment_id, row.contact_id, row.sequence,
                                            row.step, row.email, (row.data or {}).get("article"))

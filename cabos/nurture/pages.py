@@ -103,7 +103,9 @@ def preview(slug: str, step_id: str) -> str:
     address = request.args.get("contact", "").strip()
     contact, chosen = _contact(address)
     composed = _compose(sequence, step, contact, chosen)
+    email = nurture_of(current_library()).emails.get(step.email)
     return render_template("nurture/email_preview.html", sequence=sequence, step=step, composed=composed,
+                           subjects=email.test.subjects if email is not None and email.test else (),
                            contact=contact, chosen=chosen, address=address if chosen else "",
                            form=TestSendForm(formdata=None))
 

@@ -1,5 +1,6 @@
 """What the sequences did, in numbers: people enrolled, active and gone (by why), and per step
-what was sent, clicked, unsubscribed and bounced. Read-only; counted in SQL, one query per table."""
+what was sent, clicked, unsubscribed and bounced, and the results of its A/B subject test. Read-only;
+counted in SQL, one query per table (and two per subject test)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from cabos.content.library import Library
 from cabos.nurture.models import ACTIVE, COMPLETED, EXITED, FAILED, PENDING, SENT, SKIPPED, Enrolment, OutboxMessage
 from cabos.nurture.sequences import Sequence, nurture_of
+from cabos.nurture.subject_tests import Results, step_results
 from cabos.tracking.models import Event
 
 # Failed sends the mail server refused for the address: bounces (the sender's reason names them).
@@ -31,6 +33,7 @@ class StepReport:
     unsubscribed: int = 0  # unsubscribes from this step's link
     bounced: int = 0
     failed: int = 0  # other failures (render, retries exhausted)
+    test: Results | None = None  # the step's A/B subject test, if its email has one
 
     @property
     def click_rate(self) -> float | None:
@@ -73,6 +76,10 @@ def sequence_reports(session: Session, library: Library) -> dict[str, SequenceRe
         elif status == EXITED:
             report.exits[reason or "exited"] = report.exits.get(reason or "exited", 0) + count
     by_step = {(slug, s.id): s for slug, r in reports.items() for s in r.steps}
+    for (slug, step_id), found in by_step.items():
+        email = nurture.emails.get(found.email)
+        if email is not None and email.test is not None:
+            found.test = step_results(session, slug, step_id, email.slug, email.test)
     for slug, step, status, reason, count in session.execute(
             select(OutboxMessage.sequence, OutboxMessage.step, OutboxMessage.status, OutboxMessage.reason,
                    func.count()).group_by(OutboxMessage.sequence, OutboxMessage.step, OutboxMessage.status,

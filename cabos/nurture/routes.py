@@ -1,4 +1,4 @@
-"""The two links in every nurture email: a click redirect and an unsubscribe (RFC 8058 one-click).
+"""The two links in every nurture email and broadcast: a click redirect and an unsubscribe (RFC 8058 one-click).
 
 ``/e/c/<token>``: records the click, stitches the browser to the contact
 (consent permitting) and redirects, only to our own site or to a target
@@ -14,6 +14,7 @@ authority, and it can only ever unsubscribe the address it was sent to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,10 +28,11 @@ from cabos.content import current_library
 from cabos.content.urls import site_url
 from cabos.db import get_session, utcnow
 from cabos.intent import hooks as intent_hooks
-from cabos.nurture import audience_pages, broadcasts, doubt, handoff, pages
+from cabos.nurture import audience_pages, broadcasts, doubt, handoff, pages, subject_tests
+from cabos.nurture.audiences import audiences_of
 from cabos.nurture.emails import absolute, trackable
 from cabos.nurture.links import TokenError, allowed_target, read_click, read_unsubscribe, same_site
-from cabos.nurture.models import OutboxMessage
+from cabos.nurture.models import BroadcastSend, OutboxMessage
 from cabos.nurture.outbox import suppress
 from cabos.nurture.sequences import nurture_of
 from cabos.tracking.bots import is_bot
@@ -45,23 +47,22 @@ def _private(response: Response) -> Response:
     return response
 
 
-def written_targets(email_slug: str, base_url: str) -> set[str]:
-    """The links of an email as its author wrote them, made absolute."""
-    email = nurture_of(current_library()).emails.get(email_slug)
+def written_targets(email_slug: str, base_url: str, broadcast: bool = False) -> set[str]:
+    """The links of an email (or a broadcast) as its author wrote them, made absolute."""
+    library = current_library()
+    email = (audiences_of(library).broadcasts if broadcast else nurture_of(library).emails).get(email_slug)
     if email is None:
         return set()
     return {absolute(href, base_url) for href in email.template.links if "zzcabos" not in href}
 
 
-def _with_campaign(url: str, row: OutboxMessage) -> str:
+def _with_campaign(url: str, campaign: list[tuple[str, str]]) -> str:
     """Our own pages learn where the reader came from (UTM), unless the author set it already."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     if any(k.startswith("utm_") for k, _ in query):
         return url
-    query += [("utm_source", "email"), ("utm_medium", "nurture"), ("utm_campaign", row.sequence),
-              ("utm_content", row.step)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + campaign), parts.fragment))
 
 
 def _content_of(url: str) -> tuple[str | None, str | None]:
@@ -76,6 +77,36 @@ def _content_of(url: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """What a click needs of the send it came from: an outbox row's or a broadcast send's."""
+
+    contact_id: int
+    email: str  # the email's slug, or the broadcast's
+    broadcast: bool
+    campaign: list[tuple[str, str]]
+    data: dict[str, Any]  # what the click event says about the send
+
+
+def _sent(session: Any, found: Any) -> _Sent | None:
+    if found.broadcast:
+        send = session.get(BroadcastSend, found.outbox_id)
+        if send is None:
+            return None
+        test = ({"variant": send.variant, "test": subject_tests.broadcast_key(send.broadcast)} if send.tested
+                else {"variant": send.variant} if send.variant is not None else {})
+        return _Sent(send.contact_id, send.broadcast, True, [("utm_source", "email"), ("utm_medium", "broadcast"),
+                     ("utm_campaign", send.broadcast)], {"broadcast": send.broadcast, "send": send.id, **test})
+    row = session.get(OutboxMessage, found.outbox_id)
+    if row is None:
+        return None
+    data = row.data or {}
+    test = {k: v for k, v in (("variant", data.get("subject")), ("test", data.get("test"))) if v is not None}
+    return _Sent(row.contact_id, row.email, False, [("utm_source", "email"), ("utm_medium", "nurture"),
+                 ("utm_campaign", row.sequence), ("utm_content", row.step)],
+                 {"outbox": row.id, "sequence": row.sequence, "step": row.step, "email": row.email, **test})
+
+
 def click(token: str) -> Response:
     try:
         found = read_click(current_app.secret_key, token,  # type: ignore[arg-type]
@@ -84,18 +115,18 @@ def click(token: str) -> Response:
         abort(404)
     base = site_url()
     session = get_session()
-    row = session.get(OutboxMessage, found.outbox_id)
-    written = written_targets(row.email, base) if row is not None else set()
+    sent = _sent(session, found)
+    written = written_targets(sent.email, base, sent.broadcast) if sent is not None else set()
     if not trackable(found.url) or not allowed_target(found.url, base, written):
         return _private(redirect(base + "/", 302))  # type: ignore[arg-type]
     target = found.url
-    if row is not None and same_site(target, base):
-        target = _with_campaign(target, row)
-    recorded = (row is not None and found.fresh and request.method == "GET"
+    if sent is not None and same_site(target, base):
+        target = _with_campaign(target, sent.campaign)
+    recorded = (sent is not None and found.fresh and request.method == "GET"
                 and not is_bot(request.headers.get("User-Agent")))
     if recorded:
-        assert row is not None
-        contact = session.get(Contact, row.contact_id)
+        assert sent is not None
+        contact = session.get(Contact, sent.contact_id)
         if contact is not None:
             kind, slug = _content_of(found.url) if same_site(found.url, base) else (None, None)
             now = utcnow()
@@ -105,8 +136,7 @@ def click(token: str) -> Response:
             session.add(Event(type="email_click", occurred_at=now, contact_id=contact.id, visitor_id=visitor_id,
                               content_kind=kind, content_slug=slug, stage=doc.stage if doc else None,
                               problems=list(doc.problems) if doc else [],
-                              data={"outbox": row.id, "sequence": row.sequence, "step": row.step,
-                                    "email": row.email, "url": found.url[:1000]}))
+                              data={**sent.data, "url": found.url[:1000]}))
             session.flush()
             intent_hooks.after_event(session, contact.id, now)  # the click (and the stitched visits) count now
             session.commit()

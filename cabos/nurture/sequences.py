@@ -23,8 +23,6 @@ A sequence::
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,20 +31,18 @@ from typing import Any
 
 from cabos.content import fields as f
 from cabos.content.library import Library
-from cabos.content.media import References
 from cabos.content.model import Issue
-from cabos.content.reader import FrontMatterError, not_utf8, read_text
 from cabos.content.yamlfile import KeyChecker, read_yaml, suggest, top_lines
 from cabos.content.yamlfile import KeyPath as Path_
-from cabos.nurture.emails import ARTICLE_TAGS, LINK_TAGS, TAGS, Template, compile_body, find_tags
+from cabos.nurture.email_files import format_duration, parse_duration, read_email  # noqa: F401 (cli, tests)
+from cabos.nurture.email_files import SubjectTest
+from cabos.nurture.emails import ARTICLE_TAGS, TAGS, Template
 
 SECTION = "nurture"
 EXITS = ("purchase_mode", "handoff", "unsubscribe")
 MODES = ("information", "purchase")
 TRIGGERS = ("guide", "interest", "mode")
 NEVER, ALWAYS, AFTER = "never", "always", "after"
-_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|h|d|w)?$")
 
 
 @dataclass(frozen=True)
@@ -113,10 +109,12 @@ class Email:
     preheader: str
     template: Template
     digest: str
+    test: SubjectTest | None = None  # an A/B test of subject lines (``subject`` is its first variant)
 
     @property
     def needs_article(self) -> bool:
-        return bool(self.template.tags & ARTICLE_TAGS) or any(t in self.subject + self.preheader
+        lines = self.test.subjects if self.test else (self.subject,)
+        return bool(self.template.tags & ARTICLE_TAGS) or any(t in "".join(lines) + self.preheader
                                                               for t in ARTICLE_TAGS)
 
 
@@ -143,110 +141,17 @@ def nurture_of(library: Library) -> Nurture:
     return value if isinstance(value, Nurture) else EMPTY
 
 
-def parse_duration(value: Any) -> timedelta:
-    """'0', '30m', '2h', '3d', '1w' → timedelta; FieldProblem otherwise."""
-    if isinstance(value, bool) or value is None:
-        raise f.FieldProblem(f"{value!r} is not a wait; write e.g. 0, 2h, 3d or 1w")
-    text = str(value).strip().lower()
-    m = _DURATION.match(text)
-    if m is None:
-        raise f.FieldProblem(f"{value!r} is not a wait; write e.g. 0, 30m, 2h, 3d or 1w")
-    amount, unit = float(m.group(1)), m.group(2)
-    if unit is None and amount != 0:
-        raise f.FieldProblem(f"{value!r} has no unit; write e.g. {m.group(1)}d (m, h, d or w)")
-    return timedelta(seconds=amount * _UNITS.get(unit or "d", 0))
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", _UNITS["w"]), ("d", _UNITS["d"]), ("h", _UNITS["h"]), ("m", _UNITS["m"])):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return "0" if not seconds else f"{seconds}s"
-
-
 # --- emails ---------------------------------------------------------------------------------------
 
 
 def load_email(path: Path, rel: str, library: Library) -> tuple[Email | None, list[Issue]]:
-    """Read one email: subject and preheader in front matter, Markdown body with tags."""
-    try:
-        raw_bytes = path.read_bytes()
-        raw = read_text(raw_bytes.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return None, [Issue("error", rel, *not_utf8(exc))]
-    except FrontMatterError as exc:
-        hint = ""
-        if "{{" in raw_bytes.decode("utf-8", "replace").split("---", 2)[1 if raw_bytes.startswith(b"---") else 0]:
-            hint = (" (a value with a tag must be quoted, and a fallback inside uses the other quote: "
-                    "subject: \"Hola {{ first_name | 'amigo' }}\")")
-        return None, [Issue("error", rel, exc.message + hint, exc.line, exc.field)]
-    issues: list[Issue] = []
-
-    def error(message: str, fld: str | None = None, line: int | None = None) -> None:
-        issues.append(Issue("error", rel, message, line or raw.lines.get(fld or ""), fld))
-
-    known = ("subject", "preheader", "slug")
-    for key in raw.meta:
-        if key not in known:
-            issues.append(Issue("warning", rel, f"unknown key {key!r} is ignored{suggest(key, known)}",
-                                raw.lines.get(key), key))
-    subject = _text_field(raw.meta, "subject", 150, error)
-    if not subject:
-        error("subject is missing; add e.g. subject: \"Tu guía, y por dónde empezar\"", "subject",
-              raw.lines.get("subject") or 1)
-    preheader = _text_field(raw.meta, "preheader", 200, error)
-    if not preheader:
-        issues.append(Issue("warning", rel, "preheader is missing: inboxes will show the first words of the body",
-                            raw.lines.get("preheader"), "preheader"))
-    for fld, value in (("subject", subject), ("preheader", preheader)):
-        tags, malformed = find_tags(value)
-        for _line, text in malformed:
-            error(f"{text} is not a tag; write e.g. {{{{ first_name }}}} or {{{{ first_name | \"hola\" }}}}", fld)
-        for tag in tags:
-            if tag.name not in TAGS:
-                error(f"unknown tag {{{{ {tag.name} }}}}{suggest(tag.name, TAGS)}", fld)
-            elif tag.name in LINK_TAGS:
-                error(f"{{{{ {tag.name} }}}} is a link and only fits in the body; use {{{{ {tag.name}.title }}}}", fld)
-    tags, malformed = find_tags(raw.body)
-    for n, text in malformed:
-        error(f"{text} is not a tag; write e.g. {{{{ first_name }}}} or {{{{ first_name | \"hola\" }}}}",
-              line=raw.body_line + n - 1)
-    for tag in tags:
-        if tag.name not in TAGS:
-            error(f"unknown tag {{{{ {tag.name} }}}}{suggest(tag.name, TAGS)}", "body", raw.body_line + tag.line - 1)
-    if not raw.body.strip():
-        error("the body is empty: write the email below the front matter", line=raw.body_line)
-    slug = path.stem
-    if "slug" in raw.meta:
-        try:
-            slug = f.slug(raw.meta["slug"])
-        except f.FieldProblem as exc:
-            error(f"slug {exc.message}", "slug")
-    if any(i.severity == "error" for i in issues):
+    """Read one email: subject (or an A/B test's subjects) and preheader in front matter, Markdown body with tags."""
+    read, issues = read_email(path, rel, tags=TAGS)
+    if read is None or read.failed:
         return None, issues
-    refs = library.references or References(library.media, {})
-
-    def resolve(reference: str) -> str | None:
-        address, problem = refs.resolve(rel, reference)
-        if problem:
-            issues.append(Issue("warning", rel, problem))
-        return address
-
-    email = Email(slug=slug, source=rel, subject=subject, preheader=preheader,
-                  template=compile_body(raw.body, library.site.brand, resolve),
-                  digest=hashlib.sha256(raw_bytes).hexdigest()[:16])
-    return email, issues
-
-
-def _text_field(meta: dict[str, Any], key: str, limit: int, error: Any) -> str:
-    if key not in meta:
-        return ""
-    try:
-        return f.text(meta[key], limit)
-    except f.FieldProblem as exc:
-        error(f"{key} {exc.message}", key)
-        return ""
+    email = Email(slug=read.slug, source=rel, subject=read.subject, preheader=read.preheader,
+                  template=read.template(library), digest=read.digest, test=read.test)
+    return email, read.issues
 
 
 # --- sequences -------------------------------------------------------------------------------------

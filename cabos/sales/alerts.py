@@ -13,8 +13,11 @@ URLs stay in the configuration: a delivery row names only ``slack`` or
   attachment (https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/
   how-to/connectors-using); Teams answers 200 or 202.
 
-The overdue alert is queued once per handoff: ``overdue_alerted_at`` is set by a
-conditional UPDATE, so two workers scanning at once queue it once.
+The overdue alert (email to the assignee, and the channels) is queued once per
+handoff: ``overdue_alerted_at`` is set by a conditional UPDATE, so two workers
+scanning at once queue it once. Only handoffs that went overdue within
+OVERDUE_WINDOW are alerted: an upgrade or a worker back after a long stop does
+not mail every old overdue handoff at once (Today and the queue still list them).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -33,11 +36,13 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact
 from cabos.content import current_library
 from cabos.db import session_scope, utcnow
+from cabos.sales import notify
 from cabos.sales.models import Delivery, Handoff
 from cabos.staff.models import StaffUser
 
 CHANNELS = {"slack": "SALES_SLACK_WEBHOOK_URL", "teams": "SALES_TEAMS_WEBHOOK_URL"}
 OVERDUE_BATCH = 200
+OVERDUE_WINDOW = timedelta(days=7)
 
 
 def channels(config: Any) -> list[str]:
@@ -131,14 +136,15 @@ def send(delivery: Delivery, config: Any, post: Any) -> tuple[bool, int | None, 
 
 def overdue_clause(now: datetime):  # type: ignore[no-untyped-def]
     return (Handoff.status == "new") & Handoff.first_response_at.is_(None) & (Handoff.due_at < now) \
-        & Handoff.overdue_alerted_at.is_(None)
+        & (Handoff.due_at >= now - OVERDUE_WINDOW) & Handoff.overdue_alerted_at.is_(None)
 
 
 def queue_overdue(app: Flask, now: datetime | None = None) -> int:
-    """Queue the overdue alert of every handoff that just passed its deadline (once each); return how many."""
+    """Queue the overdue alerts (email, channels) of every handoff that just passed its deadline, once each.
+
+    Returns how many deliveries were queued.
+    """
     now = now or utcnow()
-    if not channels(app.config):
-        return 0
     queued = 0
     with app.app_context(), session_scope(app) as session:
         ids = list(session.scalars(select(Handoff.id).where(overdue_clause(now)).order_by(Handoff.due_at)
@@ -149,5 +155,6 @@ def queue_overdue(app: Flask, now: datetime | None = None) -> int:
                                     .execution_options(synchronize_session=False)).rowcount
             handoff = session.get(Handoff, handoff_id) if taken else None
             if handoff is not None:
+                queued += notify.enqueue(session, handoff, now, "handoff.overdue") is not None
                 queued += len(enqueue(session, "handoff.overdue", handoff, now))
     return queued

@@ -22,6 +22,7 @@ from cabos.intent import current_state
 from cabos.intent.rules import current_rules
 from cabos.sales import brief as briefs
 from cabos.sales import activities, queue, sla, trail
+from cabos.sales.forms import MAX_PHONE, clean_phone
 from cabos.sales.lifecycle import stages
 from cabos.sales.models import Activity, Handoff, HandoffOutcome
 from cabos.sales.openapi import document
@@ -76,6 +77,24 @@ def get_contact(contact_id: int) -> Response:
                     "stage": stages(session, [contact.id])[contact.id],
                     "handoffs": [handoff_json(h) for h in session.scalars(queue.visible(query, user))],
                     "activities": [activities.activity_json(a, _authors(notes)) for a in notes]})
+
+
+@staff_required("sales")
+def patch_contact(contact_id: int) -> Response:
+    """Change what staff may enter on a contact: the phone (the rest comes from the contact's own forms)."""
+    session = get_session()
+    contact = _contact(contact_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {"phone"}:
+        abort(400, "Send a JSON object with the phone only: {\"phone\": \"+34 912 345 678\"} (\"\" clears it)")
+    raw = body["phone"]
+    phone = clean_phone(raw) if isinstance(raw, str) else None
+    if phone is None:
+        abort(400, f"`phone` must be a phone number of at most {MAX_PHONE} characters: digits, spaces, "
+                   "+ ( ) - . / and an extension (x 12)")
+    contact.phone = phone
+    session.commit()
+    return jsonify(contact_json(contact))
 
 
 def _authors(notes: list[Activity]) -> dict[int, StaffUser]:
@@ -200,6 +219,7 @@ def init_app(app: Flask) -> None:
     bp.add_url_rule("/openapi.json", "openapi", openapi_json, methods=["GET"])
     bp.add_url_rule("/contacts", "contacts", list_contacts, methods=["GET"])
     bp.add_url_rule("/contacts/<int:contact_id>", "contact", get_contact, methods=["GET"])
+    bp.add_url_rule("/contacts/<int:contact_id>", "patch_contact", patch_contact, methods=["PATCH"])
     bp.add_url_rule("/contacts/<int:contact_id>/trail", "trail", get_trail, methods=["GET"])
     bp.add_url_rule("/contacts/<int:contact_id>/activities", "activities", list_activities, methods=["GET"])
     bp.add_url_rule("/contacts/<int:contact_id>/activities", "add_activity", post_activity, methods=["POST"])

@@ -10,6 +10,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+MAX_PHONE = 40  # contacts.phone
+
 _AMOUNT = re.compile(r"^\d[\d.,\s]{0,24}$")
 
 
@@ -36,7 +38,7 @@ class NoteForm(FlaskForm):
 
 
 class PhoneForm(FlaskForm):
-    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=MAX_PHONE)])
 
 
 class BookingForm(FlaskForm):
@@ -78,7 +80,8 @@ def clean_phone(raw: str | None) -> str | None:
     text = " ".join((raw or "").split())
     if not text:
         return ""
-    return text if _PHONE.match(text) and sum(ch.isdigit() for ch in text) >= 4 else None
+    ok = len(text) <= MAX_PHONE and _PHONE.match(text) and sum(ch.isdigit() for ch in text) >= 4
+    return text if ok else None
 
 
 def tel_href(phone: str) -> str:

@@ -7,7 +7,8 @@ request (``words()``) and looked up in plain dicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, g
@@ -47,6 +48,7 @@ class Words:
     visit_one: str
     visits_many: str
     read_share: str  # "read {share}"
+    shown: dict[tuple[str, datetime], str] = field(default_factory=dict)  # times formatted, to the minute
 
     def label(self, table: str, key: str | None) -> str:
         return self.tables[table].get(key or "", key or "")
@@ -64,10 +66,18 @@ class Words:
         return self.read_share.replace("\x00", formats.percent(round(share, 2)))
 
     def clock(self, value: datetime) -> str:
-        return formats.time(value)
+        return self._once("clock", value, formats.time)
 
     def day(self, value: datetime) -> str:
-        return formats.datetime(value)
+        return self._once("day", value, formats.datetime)
+
+    def _once(self, kind: str, value: datetime, format: Callable[[datetime], str]) -> str:
+        """Times are shown to the minute: Babel formats each minute once a request (a trail repeats them)."""
+        minute = value.replace(second=0, microsecond=0)
+        found = self.shown.get((kind, minute))
+        if found is None:
+            found = self.shown[(kind, minute)] = format(minute)
+        return found
 
 
 def words() -> Words:

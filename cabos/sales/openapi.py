@@ -10,6 +10,7 @@ from typing import Any
 
 from cabos.sales.activities import KINDS as ACTIVITY_KINDS
 from cabos.sales.activities import MAX_BODY, MAX_STEP
+from cabos.sales.forms import MAX_PHONE
 from cabos.sales.lifecycle import STAGES as LIFECYCLE
 from cabos.sales.models import STATUSES
 from cabos.sales.outcomes import KINDS
@@ -29,6 +30,9 @@ SCHEMAS: dict[str, Any] = {
         "country": {"type": "string"}, "phone": {"type": "string", "description": "Entered by staff."},
         "custom": {"type": "object", "additionalProperties": {"type": "string"}},
         "created_at": _TIME}},
+    "ContactInput": {"type": "object", "required": ["phone"], "additionalProperties": False, "properties": {
+        "phone": {"type": "string", "maxLength": MAX_PHONE,
+                  "description": "Digits, spaces, + ( ) - . / and an extension (`x 12`); an empty string clears it."}}},
     "Activity": {"type": "object", "required": ["id", "contact_id", "kind", "occurred_at"], "properties": {
         "id": {"type": "integer"}, "contact_id": {"type": "integer"}, "kind": {"type": "string", "enum": list(
             ACTIVITY_KINDS)}, "body": {"type": "string"}, "by": {"type": ["integer", "null"],
@@ -125,7 +129,12 @@ def document(server: str) -> dict[str, Any]:
                         "stage": {"type": "string", "enum": list(LIFECYCLE)},
                         "handoffs": {"type": "array", "items": _ref("Handoff")},
                         "activities": {"type": "array", "items": _ref("Activity")}}}),
-                    **{k: v for k, v in _ERRORS.items() if k in ("401", "404")}}}},
+                    **{k: v for k, v in _ERRORS.items() if k in ("401", "404")}}},
+                "patch": {"summary": "Set the contact's phone (sales, admins)",
+                          "parameters": [{"name": "contact_id", **_ID}],
+                          "requestBody": {"required": True, "content": {"application/json": {
+                              "schema": _ref("ContactInput")}}},
+                          "responses": {"200": _ok(_ref("Contact"), "Saved"), **_ERRORS}}},
             "/contacts/{contact_id}/trail": {"get": {
                 "summary": "The contact's events, newest first, paged with `next`",
                 "parameters": [{"name": "contact_id", **_ID},

@@ -27,7 +27,7 @@ from flask_wtf.form import _Auto, _is_submitted  # the "no formdata given" marke
 from flask import request
 from wtforms import (BooleanField, EmailField, Field, HiddenField, SelectChoice, SelectField, StringField,
                      TextAreaField)
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from cabos.contacts.capture import normalise_email, valid_email
@@ -143,10 +143,14 @@ def recognised() -> Contact | None:
     try:
         visitor = session.get(Visitor, visitor_id)
         return session.get(Contact, visitor.contact_id) if visitor is not None and visitor.contact_id else None
-    except OperationalError:
-        # The database is away: the page (an article with a newsletter form) still serves, with the
-        # whole form, as every page does while readings go to the buffer.
-        session.rollback()
+    except SQLAlchemyError:
+        # The database is away, or its connection died mid-query (a restart): the page (an article
+        # with a newsletter form) still serves, with the whole form, as every page does while
+        # readings go to the buffer. Recognition is a convenience; never worth a failed page.
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            session.close()
         return None
 
 

@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from cabos.contacts.models import Contact, PendingSubmission
 from cabos.content.library import Library
 from cabos.content.model import Document
-from cabos.db import session_scope, utcnow
+from cabos.db import utcnow
 from cabos.nurture.emails import recipient
 from cabos.nurture.models import QUEUED, SKIPPED, GuideMail
-from cabos.nurture.outbox import Deliverer, SendCounts, resolve, stuck
+from cabos.nurture.doubt import stuck_command
+from cabos.nurture.outbox import Deliverer, SendCounts
 from cabos.site import limits
 from cabos.site.confirm_links import make_confirm_token
 from cabos.site.download_links import make_token
@@ -66,14 +67,18 @@ def queue_from_form(session: Session, contact: Contact, guide: str, kind: str, n
     return queue(session, contact, guide, kind, now, pending)
 
 
+def _confirm_link(app: Flask, library: Library, contact: Contact, pending: PendingSubmission) -> tuple[str, int]:
+    """The signed link that confirms ``pending``, and how many hours it works."""
+    base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
+    token = make_confirm_token(str(app.secret_key), pending.id, contact.email)
+    link = base_url + app.url_map.bind("localhost").build("confirm.view", {"token": token})
+    return link, max(1, round(app.config["CONFIRM_LINK_MAX_AGE"] / 3600))
+
+
 def compose_confirm(app: Flask, library: Library, contact: Contact, pending: PendingSubmission, doc: Document,
                     row_id: int) -> EmailMessage:
     """The email asking the address's owner to confirm answers sent in their name."""
-    base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
-    adapter = app.url_map.bind("localhost")
-    token = make_confirm_token(str(app.secret_key), pending.id, contact.email)
-    link = base_url + adapter.build("confirm.view", {"token": token})
-    hours = max(1, round(app.config["CONFIRM_LINK_MAX_AGE"] / 3600))
+    link, hours = _confirm_link(app, library, contact, pending)
     context = {"contact": contact, "doc": doc, "link": link, "hours": hours,
                "consent_text": (pending.answers or {}).get("consent_text") or "",
                "answers_waiting": bool((pending.answers or {}).get("apply", True))}
@@ -95,15 +100,24 @@ def _message(app: Flask, library: Library, contact: Contact, row_id: int, subjec
     return message
 
 
-def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_id: int) -> EmailMessage:
-    """The email with a fresh signed link to ``doc`` (outside any request: URLs from the site's address)."""
+def compose(app: Flask, library: Library, contact: Contact, doc: Document, row_id: int,
+            consent: PendingSubmission | None = None) -> EmailMessage:
+    """The email with a fresh signed link to ``doc`` (outside any request: URLs from the site's address).
+
+    With ``consent`` (a ticked box waiting for its double opt-in) the same email asks for that
+    confirmation below the guide: one email per form, not two.
+    """
     base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
     adapter = app.url_map.bind("localhost")
     token = make_token(str(app.secret_key), contact.id, contact.email, doc.slug)
     link = base_url + adapter.build("guides.download", {"slug": doc.slug, "token": token})
     landing_url = base_url + adapter.build("guides.landing", {"slug": doc.slug})
     max_days = max(1, round(app.config["DOWNLOAD_LINK_MAX_AGE"] / 86400))
-    context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days}
+    context = {"contact": contact, "doc": doc, "link": link, "landing_url": landing_url, "days": max_days,
+               "consent_text": "", "confirm_link": "", "hours": 0}
+    if consent is not None:
+        context["confirm_link"], context["hours"] = _confirm_link(app, library, contact, consent)
+        context["consent_text"] = (consent.answers or {}).get("consent_text") or ""
     message = _message(app, library, contact, row_id, _("Your guide: %(title)s", title=doc.title))
     message.set_content(render_template("guides/email.txt", **context))
     message.add_alternative(render_template("guides/email.html", **context), subtype="html")
@@ -141,7 +155,10 @@ class GuideMailer(Deliverer):
             doc = self.library.document(pending.content_kind, pending.content_slug)  # type: ignore[arg-type]
             assert doc is not None
             return compose_confirm(self.app, self.library, contact, pending, doc, row.id)
-        return compose(self.app, self.library, contact, self.library.guides[row.guide], row.id)
+        consent = session.get(PendingSubmission, row.pending_id) if row.pending_id else None
+        if consent is not None and consent.confirmed_at is not None:
+            consent = None  # confirmed meanwhile (a resend, a retry): nothing left to ask
+        return compose(self.app, self.library, contact, self.library.guides[row.guide], row.id, consent)
 
 
 def deliver(app: Flask, stop: Callable[[], bool] | None = None) -> SendCounts:
@@ -180,28 +197,8 @@ def deliver_command() -> None:
     click.echo(summary(deliver(current_app._get_current_object())))  # type: ignore[attr-defined]
 
 
-@mail_group.command("stuck")
-@click.option("--mark", type=click.Choice(["sent", "failed", "requeue"]), default=None,
-              help="Decide about one email (with --id): it arrived, leave it, or send it again.")
-@click.option("--id", "row_id", type=int, default=None)
-@with_appcontext
-def stuck_command(mark: str | None, row_id: int | None) -> None:
-    """Guide emails whose delivery is unknown (a sender died mid-send): never resent unless you say so."""
-    with session_scope() as session:
-        if mark:
-            if row_id is None:
-                raise click.UsageError("--mark needs --id")
-            try:
-                click.echo(f"guide mail {resolve(session, row_id, mark, utcnow(), GuideMail).id}: {mark}")
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            return
-        rows = stuck(session, 100, GuideMail)
-        for row in rows:
-            at = row.sending_at.strftime("%Y-%m-%d %H:%M") if row.sending_at else "—"
-            click.echo(f"#{row.id} contact {row.contact_id} {row.guide} ({row.kind}) since {at}: {row.error}")
-        click.echo(f"{len(rows)} guide emails in doubt" + (
-            "; check the mail server's log, then: cabos mail stuck --id N --mark sent|failed|requeue" if rows else ""))
+mail_group.add_command(stuck_command(GuideMail, "guide emails", "cabos mail stuck",
+                                     lambda row: f"{row.guide} ({row.kind})"))
 
 
 def init_app(app: Flask) -> None:

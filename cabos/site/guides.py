@@ -118,10 +118,12 @@ def _accept(doc: Document, form: forms.FlaskForm, recognised: Contact | None = N
                 raise
     # Queued after the lead is stored (the per-recipient counter is written on its own
     # connection), sent by the worker: the request never waits for the mail server.
+    ask = done.pending if done.pending is not None and done.fresh else None  # answers to prove, or a consent
     if done.status in (proof.NEW, proof.APPLIED):
-        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.FORM, now)
-    if done.pending is not None and done.fresh:  # answers to prove, or a consent to confirm
-        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.CONFIRM, now, done.pending)
+        # One email: the guide's link, and the consent to confirm beneath it when the box was ticked.
+        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.FORM, now, ask)
+    elif ask is not None:
+        guide_mail.queue_from_form(session, done.contact, doc.slug, guide_mail.CONFIRM, now, ask)
     session.commit()
     if not done.proven:
         # Someone else's address, maybe: nothing changes until its owner clicks the emailed link.

@@ -13,6 +13,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from cabos.contacts.models import Contact
+from cabos.dashboard import demo
 from cabos.dashboard.campaigns import campaigns
 from cabos.dashboard.metrics import wins
 from cabos.dashboard.period import Period
@@ -24,7 +25,7 @@ from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event, Visitor
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def content_dir() -> Path:
 DEMO_NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # after the demo content's last date: nothing scheduled
 
 
-def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
+def test_demo_fills_an_empty_database_and_then_refuses(runner, session, live_server, chromium, tmp_path) -> None:
     with time_machine.travel(DEMO_NOW):
         result = runner.invoke(args=["demo", "--days", "60", "--people", "60", "--seed", "5"])
     assert result.exit_code == 0, result.output
@@ -82,6 +83,9 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session) -> None:
     for name, email in session.execute(select(Contact.name, Contact.email)):
         first = unicodedata.normalize("NFKD", name.split()[0].lower()).encode("ascii", "ignore").decode()
         assert email.startswith(first + "."), (name, email)
+
+    # One fill serves the browser too (a second demo history would cost a minute per pass).
+    assert_the_dashboard_draws_its_charts(live_server.url, chromium, password, tmp_path)
 
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 1 and "already has contacts" in again.output
@@ -145,3 +149,34 @@ def test_demo_addresses_transliterate_accents() -> None:
 
     assert _address("Sara", "López", 3, "Alimentación Norte") == "sara.lopez.3@alimentacion-demo.example"
     assert _address("Íñigo", "Peña", 1, "Logística Ibérica") == "inigo.pena.1@logistica-demo.example"
+
+
+def assert_the_dashboard_draws_its_charts(url: str, chromium, password: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Chromium signs in through the real form, opens the dashboard on the demo's data: the charts are drawn."""
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})  # in a context of its own
+    try:
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        start, end = (DEMO_NOW - timedelta(days=60)).date(), DEMO_NOW.date()  # the history's days, whatever today is
+        page.goto(f"{url}/staff/dashboard/?from={start}&to={end}")
+        assert "/staff/login" in page.url
+        page.fill("input[name=email]", demo.ADMIN_EMAIL)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
+        page.wait_for_selector("#funnel svg")
+        shot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 20_000
+        bars = page.eval_on_selector_all(
+            "#funnel svg rect.bar", "els => els.map(e => { const b = e.getBBox(); return [b.width, b.height]; })")
+        assert len(bars) == 7 and all(h > 0 for _w, h in bars) and bars[0][0] > 0
+        lines = page.eval_on_selector_all(
+            "#time svg path.line", "els => els.map(e => [e.getAttribute('d').length, e.getTotalLength()])")
+        assert len(lines) == 6 and all(chars > 10 and length > 0 for chars, length in lines)
+        visible = page.eval_on_selector_all("#time svg", "els => els.map(e => e.getBoundingClientRect().height)")
+        assert all(h > 50 for h in visible)
+        # The CSP let the stylesheet in and blocked nothing.
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        page.close()

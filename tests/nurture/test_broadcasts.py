@@ -50,6 +50,8 @@ def app_config(smtp_server) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     ("segments/x.yml", "consent: true\nmin_interest: 2\n",
      "segments/x.yml:2: error [min_interest]: min_interest applies to problems"),
     ("segments/x.yml", "consent: yes please\n", "segments/x.yml:1: error [consent]: consent must be true or false"),
+    ("segments/x.yml", "consent: true\nlifecycle: [lead, buyer]\n",
+     "segments/x.yml:2: error [lifecycle]: lifecycle 'buyer' is not one of lead, handed_off"),
     ("broadcasts/x.md", "---\nsegment: everyone\n---\nHi\n", "broadcasts/x.md:1: error [subject]: subject is missing"),
     ("broadcasts/x.md", "---\nsubject: S\nsegmnt: everyone\n---\nHi\n",
      "broadcasts/x.md:3: error [segmnt]: unknown key 'segmnt'; did you mean 'segment'?"),
@@ -187,3 +189,32 @@ def test_a_list_segment_holds_the_confirmed_subscribers(app, content_dir, sessio
     html = staff_client("marketer").get("/staff/segments/").get_data(as_text=True)
     section = html.split('id="segment-newsletter"')[1].split("</section>")[0]
     assert re.search(r'data-count="members">1<', section) and "ana@example.com" in section, section
+
+
+def test_lifecycle_and_decayed_intent_decide_membership(app, content_dir, session, staff_client) -> None:  # type: ignore[no-untyped-def]
+    from cabos.sales.models import Handoff
+    from tests.nurture.conftest import add_contact, go_purchase
+
+    write(content_dir, {"segments/back.yml": "name: Leads and sent back\nconsent: true\nlifecycle: [lead, nurture]\n",
+                        "segments/buying.yml": "name: Buying now\nconsent: true\nmode: purchase\n",
+                        "segments/learning.yml": "name: Learning\nconsent: true\nmode: information\n"})
+    app.extensions["cabos.content"].maybe_reload()
+    now = utcnow()
+    people = {name: add_contact(session, f"{name}@example.com", name.title()) for name in
+              ("ana", "bea", "carla", "dora", "eva", "fay")}
+    for name, status in (("bea", "new"), ("carla", "won"), ("dora", "accepted"), ("dora", "sent_back")):
+        session.add(Handoff(contact_id=people[name].id, due_at=now, status=status, evidence={}))
+    session.commit()
+    go_purchase(app, session, people["eva"], at=now - timedelta(days=60))  # purchase mode then, lapsed since
+    go_purchase(app, session, people["fay"])  # purchase mode now
+    session.commit()
+    html = staff_client("marketer").get("/staff/segments/").get_data(as_text=True)
+
+    def members_of(slug: str) -> set[str]:
+        section = html.split(f'id="segment-{slug}"')[1].split("</section>")[0]
+        return set(re.findall(r"(\w+)@example.com", section))
+
+    # Never handed off, or sent back (the latest handoff counts); eva and fay were handed off on purchase mode.
+    assert members_of("back") & {"ana", "bea", "carla", "dora"} == {"ana", "dora"}
+    assert members_of("buying") == {"fay"}  # eva's purchase mode was stored, and has decayed since
+    assert "eva" in members_of("learning")

@@ -144,3 +144,25 @@ def test_a_guide_link_email_in_doubt_is_listed_and_can_be_sent_again(staff_clien
     assert [m.rcpt_tos for m in smtp_server.messages] == [["luis+guide@example.com"]]
     assert client.post(f"{PAGE}/guide/{row.id}", data={"csrf_token": token, "mark": "requeue"}).status_code == 302
     assert "no longer in doubt" in client.get(PAGE).get_data(as_text=True)
+
+
+def test_a_broadcast_email_in_doubt_is_listed_beside_the_others(staff_client, session) -> None:  # type: ignore[no-untyped-def]
+    from cabos.nurture.models import BroadcastRun, BroadcastSend
+
+    contact = add_contact(session, email="eva+news@example.com", name=HOSTILE)
+    session.add(BroadcastRun(slug="december-news", segment="everyone", subject="News", recipients=1))
+    session.flush()
+    row = BroadcastSend(broadcast="december-news", contact_id=contact.id, status="unknown", reason="sender_lost",
+                        error="timeout", sending_at=utcnow() - timedelta(hours=1), next_attempt_at=utcnow())
+    session.add(row)
+    session.commit()
+    client = staff_client("marketer")
+    html = client.get(PAGE).get_data(as_text=True)
+    table = html.split('id="broadcast-sends"')[1].split("</table>")[0]
+    assert "eva+news@example.com" in table and "december-news" in table and "<script>alert" not in html
+    token = TOKEN.search(html).group(1)
+    assert client.post(f"{PAGE}/broadcast/{row.id}", data={"csrf_token": token, "mark": "sent"}).status_code == 302
+    session.expire_all()
+    assert session.get(BroadcastSend, row.id).status == "sent"
+    assert 'id="broadcast-sends"' not in client.get(PAGE).get_data(as_text=True)
+    assert client.post(f"{PAGE}/broadcast/{row.id}", data={"mark": "sent"}).status_code == 400  # no form token

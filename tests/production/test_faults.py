@@ -100,6 +100,7 @@ def test_postgresql_stopped_for_ten_seconds_under_load(private_postgres: Private
             t.join(timeout=30)
         ready_after = requests.get(app.url + "/readyz", timeout=10).status_code
         assert app.stop() == 0, app.output()[-3000:]  # graceful: what is still queued is written now
+        log = app.output()
     finally:
         cluster.stop_all()
 
@@ -110,8 +111,11 @@ def test_postgresql_stopped_for_ten_seconds_under_load(private_postgres: Private
     assert beacons and {h.status for h in beacons} <= {204, 503}, Counter(h.status for h in beacons)
     assert max(h.seconds for h in beacons) < 2, "beacons are answered at once while the database is away"
     assert ready_during == 503 and ready_after == 200
+    # A 500 here once in a few loaded runs (2026-12): its cause in the instance's log, if it says one.
+    failed = [line[:3000] for line in log.splitlines() if '"status": 500' in line or "Error handling request" in line
+              or '"logger": "cabos.site' in line or '"logger": "cabos.db"' in line]
     assert all(h.status in (200, 204) for h in hits if h.at < down_at or h.at > up_at + 3), \
-        Counter((h.kind, h.status) for h in hits)
+        f"{Counter((h.kind, h.status) for h in hits)}\n" + "\n".join(failed[-10:])
 
     accepted = sum(1 for h in hits if h.kind == "beacon" and h.status == 204)
     engine = create_engine(private_postgres.url)

@@ -21,7 +21,7 @@ from cabos.sales.outcomes import OutcomeInput, record_outcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event
 from tests.conftest import staff_login
-from tests.sales.conftest import reading
+from tests.sales.conftest import DECIDE, reading
 from tests.sales.test_access import api_client
 
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -133,6 +133,27 @@ def test_phone_is_captured_and_offered_as_tel_link(app: Flask, db, journey) -> N
     assert 'href="tel:+34912345678"' in body and 'href="mailto:marta@almacenes-ruiz.es"' in body
 
 
+@pytest.mark.parametrize("body", [{"phone": "<b>call me</b>"}, {"phone": "1" * 41}, {"phone": 34912345678},
+                                  {"phone": "+34 912", "email": "x@example.com"}, {}, ["+34 912 345 678"]])
+def test_the_api_refuses_a_bad_phone_and_keeps_the_old_one(app: Flask, journey, body) -> None:  # type: ignore[no-untyped-def]
+    client = api_client(app, journey.seller)
+    url = f"/api/contacts/{journey.contact.id}"
+    assert client.patch(url, json={"phone": "+34 912 345 678"}).get_json()["phone"] == "+34 912 345 678"
+    refused = client.patch(url, json=body)
+    assert refused.status_code == 400 and refused.get_json()["detail"]
+    assert client.get(url).get_json()["contact"]["phone"] == "+34 912 345 678"
+
+
+def test_the_api_sets_and_clears_the_phone_of_ones_own_contacts_only(app: Flask, journey, make_staff) -> None:
+    url = f"/api/contacts/{journey.contact.id}"
+    assert api_client(app, make_staff("sales")).patch(url, json={"phone": "600 000 000"}).status_code == 404
+    assert api_client(app, make_staff("marketer")).patch(url, json={"phone": "600 000 000"}).status_code == 403
+    client = api_client(app, journey.seller)
+    saved = client.patch(url, json={"phone": "  (91) 234-56-78   x 12 "})
+    assert saved.status_code == 200 and saved.get_json()["phone"] == "(91) 234-56-78 x 12"
+    assert client.patch(url, json={"phone": ""}).get_json()["phone"] == ""
+
+
 def test_queue_waiting_is_time_waited_and_answer_by_only_while_unanswered(app: Flask, db, journey) -> None:
     client = staff_login(app.test_client(), journey.seller)
     with db.sessions() as s:
@@ -174,6 +195,34 @@ def test_today_lists_new_overdue_due_and_came_back(app: Flask, db, journey, make
     assert "Send the quote" in body.split('id="due"')[1].split("</section>")[0]
     back = body.split('id="back"')[1].split("</section>")[0]
     assert "Marta Ruiz" in back and "desde tu último contacto" in back
+
+
+def test_came_back_counts_only_readings_after_the_last_contact_and_names_the_newest(app: Flask, db, journey,
+                                                                                    make_staff) -> None:
+    from cabos.content import current_library
+    from cabos.sales import today, trail
+
+    other = make_staff("sales", email="otro@staff.example")
+    now = utcnow()
+    with app.test_request_context("/"), db.sessions() as s:
+        seller = s.get(StaffUser, journey.seller.id)
+        s.add(Activity(contact_id=journey.contact.id, staff_user_id=seller.id, kind="call", body="Spoke",
+                       occurred_at=now + timedelta(minutes=1)))  # the last contact: later than the handoff
+        reading(s, "precios", now + timedelta(seconds=30), 30, 50, contact_id=journey.contact.id, kind="page")
+        reading(s, DECIDE[0], now + timedelta(minutes=2), 60, 80, contact_id=journey.contact.id)
+        s.add(Event(type="download", occurred_at=now + timedelta(minutes=3), contact_id=journey.contact.id,
+                    content_kind="guide", content_slug="guia-inventario-que-cuadra", data={}))
+        reading(s, "como-evaluar-y-elegir-un-sga", now + timedelta(minutes=4), 60, 80, contact_id=journey.contact.id)
+        s.commit()
+        (found,) = today.came_back(s, seller, now + timedelta(minutes=5))
+        contact_id, last, readings, since = found
+        assert (contact_id, readings) == (journey.contact.id, 2)  # not the page before the call, not the download
+        assert abs(last - (now + timedelta(minutes=4))) < timedelta(seconds=1)
+        assert abs(since - (now + timedelta(minutes=1))) < timedelta(seconds=1)
+        library = current_library()
+        titles = today.latest_titles(s, [found], lambda e: trail.title(e, library))
+        assert titles == {journey.contact.id: library.articles["como-evaluar-y-elegir-un-sga"].title}
+        assert today.came_back(s, s.get(StaffUser, other.id), now) == []  # someone else's contact
 
 
 def _other_contact(s, email: str) -> int:  # type: ignore[no-untyped-def]

@@ -110,3 +110,8 @@ def test_each_language_has_one_style_on_every_screen_and_in_email(app: Flask, db
     moment = re.search(rf"{MONTHS[language]}.*?\d:\d\d(\u202f[AP]M)?|\d{{1,2}} {MONTHS[language]} \d{{4}}, \d+:\d\d",
                        due_line)
     assert moment is not None and style["moment"].match(moment.group(0).rstrip(".")), due_line
+    # The words too, not only the figures: the seller's email is read in the site's language.
+    words = {"es": ("Resumen y recorrido de lectura", "Por favor, responde"),
+             "en": ("Brief and full reading trail", "Please respond by")}
+    assert all(w in email for w in words[language]), email
+    assert not any(w in email for w in words["en" if language == "es" else "es"]), email

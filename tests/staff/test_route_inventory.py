@@ -53,6 +53,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "nurture_staff.in_doubt": frozenset({"admin", "marketer"}),
     "nurture_staff.decide": frozenset({"admin", "marketer"}),
     "nurture_staff.decide_guide": frozenset({"admin", "marketer"}),
+    "nurture_staff.decide_broadcast": frozenset({"admin", "marketer"}),
     "tracking_staff.drops": frozenset({"admin", "marketer"}),
     "previews.content": frozenset({"admin", "marketer"}),
     "nurture_pages.index": frozenset({"admin", "marketer"}),
