@@ -41,7 +41,8 @@ from cabos.db import make_engine  # noqa: E402
 from cabos.intent.rules import rules_of  # noqa: E402
 from cabos.intent.rulesfile import RulesExtension  # noqa: E402
 from cabos.intent.scoring import assess  # noqa: E402
-from cabos.intent.store import contact_readings, current_state, recompute, update_contact  # noqa: E402
+from cabos.intent.bulk import recompute  # noqa: E402
+from cabos.intent.store import contact_readings, current_state, update_contact  # noqa: E402
 from cabos.tracking.models import Event  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 

@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 
 from cabos.intent.rules import Rules
 from cabos.intent.scoring import fit, grade_for, grade_rank
-from cabos.intent.store import contact_batches, fields_of
+from cabos.intent.bulk import chunk_map, id_ranges, read_chunk
+from cabos.intent.store import fields_of
 from cabos.intent.timeline import walk
 from cabos.tracking.models import Event
 
@@ -123,26 +124,49 @@ def rules_handoff(readings: list[Any], fields: dict[str, Any], rules: Rules, unt
 
 
 def backtest(session: Session, rules_sets: list[Rules], now: datetime, batch_size: int = 1000,
-             progress: Callable[[int], None] | None = None) -> list[Score]:
-    """Score each rules set against the outcomes recorded on the trail (read-only)."""
+             progress: Callable[[int], None] | None = None, workers: int = 1) -> list[Score]:
+    """Score each rules set against the outcomes recorded on the trail (read-only).
+
+    ``workers`` processes walk ranges of contacts in parallel (``bulk.chunk_map``); the scores are the
+    same whatever their number.
+    """
     scores = [Score(r.source, r.version) for r in rules_sets]
     first_handoff = dict(session.execute(select(Event.contact_id, func.min(Event.occurred_at))
                                          .where(Event.type == "handoff", Event.contact_id.is_not(None))
                                          .group_by(Event.contact_id)).all())
     done = 0
-    for batch in contact_batches(session, batch_size):
-        for person, readings in batch:
-            fields = fields_of(person)
-            judged = _judged(readings, first_handoff.get(person.id))
-            for rules, score in zip(rules_sets, scores, strict=True):
-                if judged is None:
-                    score.unjudged_handed += rules_handoff(readings, fields, rules, now) is not None
-                    continue
-                _count(score, judged, rules_handoff(readings, fields, rules, judged.first_at))
-        done += len(batch)
+    ranges = id_ranges(session, batch_size)
+    for count, parts in chunk_map(session, _backtest_range, ranges, (rules_sets, now, first_handoff), workers):
+        for score, part in zip(scores, parts, strict=True):
+            _merge(score, part)
+        done += count
         if progress is not None:
             progress(done)
     return scores
+
+
+def _backtest_range(session: Session, lo: int, hi: int, rules_sets: list[Rules], now: datetime,
+                    first_handoff: dict[int, datetime]) -> tuple[int, list[Score]]:
+    scores = [Score(r.source, r.version) for r in rules_sets]
+    batch = read_chunk(session, lo, hi)
+    for person, readings in batch:
+        fields = fields_of(person)
+        judged = _judged(readings, first_handoff.get(person.id))
+        for rules, score in zip(rules_sets, scores, strict=True):
+            if judged is None:
+                score.unjudged_handed += rules_handoff(readings, fields, rules, now) is not None
+                continue
+            _count(score, judged, rules_handoff(readings, fields, rules, judged.first_at))
+    return len(batch), scores
+
+
+def _merge(score: Score, part: Score) -> None:
+    """Add a later range's figures to ``score`` (lead times stay in contact order)."""
+    for name in ("judged", "qualified", "handed", "handed_qualified", "won", "won_revenue_cents", "won_caught",
+                 "won_caught_revenue_cents", "won_earlier", "won_later", "unjudged_handed"):
+        setattr(score, name, getattr(score, name) + getattr(part, name))
+    score.handed_back.update(part.handed_back)
+    score.lead_days += part.lead_days
 
 
 def _count(score: Score, judged: Judged, at: datetime | None) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cabos import db
 from cabos.contacts.models import Contact
@@ -20,7 +23,8 @@ from cabos.intent.replay import render, replay
 from cabos.intent.rules import FILE, rules_of
 from cabos.intent.rulesfile import load_rules_file
 from cabos.intent.scoring import assess
-from cabos.intent.store import contact_readings, current_state, fields_of, history, recompute, recompute_visitors
+from cabos.intent.bulk import default_workers, recompute, recompute_visitors
+from cabos.intent.store import contact_readings, current_state, fields_of, history
 
 
 @click.group("intent")
@@ -34,11 +38,31 @@ def _warn_if_broken(library: Library) -> None:
         click.secho(f"{FILE} has {len(broken)} errors (run `cabos check`): using the last valid rules", fg="yellow")
 
 
+def _workers_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option("--workers", type=click.IntRange(min=1), default=default_workers, show_default="one per core",
+                        help="Processes that read and score contacts in parallel.")(command)
+
+
+@contextlib.contextmanager
+def _progress(session: Session, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (the report on stdout stays clean to pipe); advance(contacts done)."""
+    total = session.scalar(select(func.count()).select_from(Contact)) or 0
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        done = [0]
+
+        def advance(count: int) -> None:
+            bar.update(count - done[0])
+            done[0] = count
+
+        yield advance
+
+
 @intent_group.command("recompute")
 @click.option("--visitors", is_flag=True, help="Also re-score anonymous visitors' interest profiles.")
 @click.option("--batch-size", default=1000, show_default=True, help="Contacts per transaction.")
+@_workers_option
 @with_appcontext
-def recompute_command(visitors: bool, batch_size: int) -> None:
+def recompute_command(visitors: bool, batch_size: int, workers: int) -> None:
     """Re-score every contact (after intent.yml changed) and record who changed mode or grade."""
     library = current_library()
     _warn_if_broken(library)
@@ -47,8 +71,10 @@ def recompute_command(visitors: bool, batch_size: int) -> None:
     session = db.database().sessions()
     try:
         progress = None
-        for progress in recompute(session, rules, now, batch_size):
-            session.commit()
+        with _progress(session, "contacts") as advance:
+            for progress in recompute(session, rules, now, batch_size, workers):
+                session.commit()
+                advance(progress.contacts)
         visitor_count = 0
         if visitors:
             for visitor_count in recompute_visitors(session, rules, now, batch_size):
@@ -67,8 +93,10 @@ def recompute_command(visitors: bool, batch_size: int) -> None:
 @click.option("--rules", "rules_file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Candidate rules file (same format as intent.yml).")
 @click.option("--sample", default=5, show_default=True, help="Contacts shown per kind of move.")
+@click.option("--batch-size", default=1000, show_default=True, help="Contacts read at a time.")
+@_workers_option
 @with_appcontext
-def replay_command(rules_file: str, sample: int) -> None:
+def replay_command(rules_file: str, sample: int, batch_size: int, workers: int) -> None:
     """Show how many contacts candidate rules would move, and who and why; changes nothing."""
     library = current_library()
     _warn_if_broken(library)
@@ -81,7 +109,8 @@ def replay_command(rules_file: str, sample: int) -> None:
         sys.exit(1)
     session = db.database().sessions()
     try:
-        report = replay(session, rules_of(library), candidate, db.utcnow(), sample)
+        with _progress(session, "contacts") as advance:
+            report = replay(session, rules_of(library), candidate, db.utcnow(), sample, batch_size, workers, advance)
     finally:
         session.rollback()  # read-only by construction; make it so even if that changes
         session.close()
@@ -93,8 +122,9 @@ def replay_command(rules_file: str, sample: int) -> None:
 @click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False),
               help="Candidate rules file to compare with intent.yml (same format).")
 @click.option("--batch-size", default=1000, show_default=True, help="Contacts read at a time.")
+@_workers_option
 @with_appcontext
-def backtest_command(rules_file: str | None, batch_size: int) -> None:
+def backtest_command(rules_file: str | None, batch_size: int, workers: int) -> None:
     """Replay the rules over the stored history and score them against the outcomes sales recorded."""
     library = current_library()
     _warn_if_broken(library)
@@ -111,16 +141,8 @@ def backtest_command(rules_file: str | None, batch_size: int) -> None:
     now = db.utcnow()
     session = db.database().sessions()
     try:
-        total = session.scalar(select(func.count()).select_from(Contact)) or 0
-        with click.progressbar(length=total, label="contacts", file=sys.stderr,
-                               show_pos=True) as bar:  # on stderr: the table stays clean to pipe
-            done = [0]
-
-            def advance(count: int) -> None:
-                bar.update(count - done[0])
-                done[0] = count
-
-            scores = backtesting.backtest(session, rule_sets, now, batch_size, progress=advance)
+        with _progress(session, "contacts") as advance:
+            scores = backtesting.backtest(session, rule_sets, now, batch_size, progress=advance, workers=workers)
     finally:
         session.rollback()  # read-only by construction
         session.close()

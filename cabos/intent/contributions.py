@@ -8,7 +8,6 @@ The smallest pieces of the intent math, shared by the assessment
 from __future__ import annotations
 
 import bisect
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,9 +54,17 @@ def engagement_share(engaged_ms: int, rules: Rules) -> float:
     return a0 + (a1 - a0) * (seconds - s0) / (s1 - s0)
 
 
-@functools.lru_cache(maxsize=64)
+_SECONDS: dict[int, tuple[tuple[tuple[float, float], ...], tuple[float, ...]]] = {}
+
+
 def _seconds(curve: tuple[tuple[float, float], ...]) -> tuple[float, ...]:
-    return tuple(s for s, _ in curve)
+    # By identity: hashing the curve on every reading cost more than the interpolation.
+    known = _SECONDS.get(id(curve))
+    if known is None or known[0] is not curve:
+        if len(_SECONDS) > 64:
+            _SECONDS.clear()
+        known = _SECONDS[id(curve)] = (curve, tuple(s for s, _ in curve))
+    return known[1]
 
 
 def decay(age: timedelta, rules: Rules) -> float:
@@ -76,8 +83,11 @@ def skimmed(reading: Reading, rules: Rules) -> bool:
     return words / (reading.engaged_ms / 60000.0) > rules.patterns.pace_words_per_minute
 
 
-def contribution(reading: Reading, rules: Rules) -> tuple[float, float, float, bool]:
-    """(value before decay, engagement share, signal points, is purchase evidence) of one event."""
+def contribution(reading: Reading, rules: Rules, is_skimmed: bool | None = None) -> tuple[float, float, float, bool]:
+    """(value before decay, engagement share, signal points, is purchase evidence) of one event.
+
+    ``is_skimmed``: ``skimmed(reading, rules)`` if the caller knows it already.
+    """
     signal = rules.signals.get((reading.content_kind or "", reading.content_slug or "")) if rules.signals else None
     kind = reading.type
     if kind == "reading":
@@ -101,5 +111,6 @@ def contribution(reading: Reading, rules: Rules) -> tuple[float, float, float, b
     # marked evidence.
     evidence = (signal is not None and signal.evidence) or (
         kind not in ("form_submit", "email_click") and not page and share > 0 and share >= rules.evidence_min_share
-        and reading.stage in rules.evidence_stages and not skimmed(reading, rules))
+        and reading.stage in rules.evidence_stages
+        and not (skimmed(reading, rules) if is_skimmed is None else is_skimmed))
     return weight * share + points, share, points, evidence

@@ -53,10 +53,13 @@ def mode_reason(a: Assessment, rules: Rules, library: Library) -> str:
         text = ngettext("Purchase mode: score %(score)s (%(threshold)s needed) and %(num)d recent reading at "
                         "the %(stages)s stage", "Purchase mode: score %(score)s (%(threshold)s needed) and "
                         "%(num)d recent readings at the %(stages)s stage", a.evidence_count,
-                        score=num(a.score), threshold=num(rules.threshold), stages=stages)
+                        score=num(a.score), threshold=num(why.get("threshold", rules.threshold)), stages=stages)
         path = why.get("path")
         if path:
             text += "; " + path_phrase(path, library)
+        corroborated = why.get("corroborated")
+        if corroborated:
+            text += "; " + gettext("in the same visit: %(signal)s", signal=corroborated.get("signal"))
         return text
     if why.get("excluded"):
         return gettext("Information mode: excluded (%(what)s), whatever they read", what=", ".join(why["excluded"]))

@@ -10,8 +10,10 @@ before a moment:
   ``pace_words_per_minute`` is skimmed (never purchase evidence); a visit of
   ``scan_min_reads`` readings or more, mostly skimmed, in the last ``scan_days``, is scanning.
 * **path**: learn or compare, then decide, on the same problem, on
-  ``path_min_days`` different days or more: how buying looks. It lowers the
-  threshold by ``path_discount``.
+  ``path_min_days`` different days or more: how buying looks. Each earlier
+  stage walked lowers the threshold by ``path_discount`` (compounded; so does a
+  hand-raiser page (pricing, demo) visited in the same visit as the decide-stage reading, see
+  ``timeline``).
 
 Each verdict is a small dict stored with the evidence, so the explanation says
 in words which pattern decided ("read 21 pieces on 5 problems in 50 minutes:

@@ -9,6 +9,7 @@ stored, no history is written, no signal is sent.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +19,8 @@ from cabos.content.library import Library
 from cabos.intent.explain import fit_reason, mode_reason, num
 from cabos.intent.rules import GRADES, MODES, Rules
 from cabos.intent.scoring import Assessment, assess, should_hand_off
-from cabos.intent.store import contact_batches, fields_of
+from cabos.intent.bulk import chunk_map, id_ranges, read_chunk
+from cabos.intent.store import fields_of
 
 Move = tuple[str, str | None, str | None]  # (kind, from, to)
 
@@ -43,27 +45,57 @@ class ReplayReport:
 
 
 def replay(session: Session, current: Rules, candidate: Rules, now: datetime, sample: int = 5,
-           batch_size: int = 1000) -> ReplayReport:
-    """Compare ``current`` and ``candidate`` rules on every contact's history (read-only)."""
+           batch_size: int = 1000, workers: int = 1,
+           progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Compare ``current`` and ``candidate`` rules on every contact's history (read-only).
+
+    ``workers`` processes score ranges of contacts in parallel (``bulk.chunk_map``); the report is the
+    same whatever their number. ``progress(contacts done)`` after each range.
+    """
     report = ReplayReport(now)
-    for batch in contact_batches(session, batch_size):
-        for person, readings in batch:
-            fields = fields_of(person)
-            a = assess(readings, fields, current, now)
-            b = assess(readings, fields, candidate, now)
-            report.contacts += 1
-            report.modes[a.mode][0] += 1
-            report.modes[b.mode][1] += 1
-            report.grades[a.grade or "D"][0] += 1
-            report.grades[b.grade or "D"][1] += 1
-            report.handoff[0] += should_hand_off(a, current)
-            report.handoff[1] += should_hand_off(b, candidate)
-            for move in _moves(a, b, current, candidate):
-                report.moves[move] += 1
-                taken = report.samples.setdefault(move, [])
-                if len(taken) < sample:
-                    taken.append(Sample(person.id, person.email, a, b))
+    ranges = id_ranges(session, batch_size)
+    for part in chunk_map(session, _replay_range, ranges, (current, candidate, now, sample), workers):
+        _merge(report, part, sample)
+        if progress is not None:
+            progress(report.contacts)
     return report
+
+
+def _replay_range(session: Session, lo: int, hi: int, current: Rules, candidate: Rules, now: datetime,
+                  sample: int) -> ReplayReport:
+    report = ReplayReport(now)
+    for person, readings in read_chunk(session, lo, hi):
+        fields = fields_of(person)
+        a = assess(readings, fields, current, now)
+        b = assess(readings, fields, candidate, now)
+        report.contacts += 1
+        report.modes[a.mode][0] += 1
+        report.modes[b.mode][1] += 1
+        report.grades[a.grade or "D"][0] += 1
+        report.grades[b.grade or "D"][1] += 1
+        report.handoff[0] += should_hand_off(a, current)
+        report.handoff[1] += should_hand_off(b, candidate)
+        for move in _moves(a, b, current, candidate):
+            report.moves[move] += 1
+            taken = report.samples.setdefault(move, [])
+            if len(taken) < sample:
+                taken.append(Sample(person.id, person.email, a, b))
+    return report
+
+
+def _merge(report: ReplayReport, part: ReplayReport, sample: int) -> None:
+    """Add a later range's report to ``report``: counts add up, samples keep the first ones in id order."""
+    report.contacts += part.contacts
+    for totals, more in ((report.modes, part.modes), (report.grades, part.grades)):
+        for key, (x, y) in more.items():
+            totals[key][0] += x
+            totals[key][1] += y
+    report.handoff[0] += part.handoff[0]
+    report.handoff[1] += part.handoff[1]
+    report.moves.update(part.moves)
+    for move, samples in part.samples.items():
+        taken = report.samples.setdefault(move, [])
+        taken += samples[:max(0, sample - len(taken))]
 
 
 def _moves(a: Assessment, b: Assessment, current: Rules, candidate: Rules) -> list[Move]:

@@ -75,7 +75,7 @@ class Patterns:
     visit_gap_minutes: float = 30.0  # a pause this long starts a new visit
     scan_days: float = 7.0  # a scanning visit this recent still says research
     path_min_days: int = 2  # learn/compare then decide on one problem, on this many different days …
-    path_discount: float = 0.2  # … lowers the threshold by this share
+    path_discount: float = 0.2  # … each earlier stage (and pricing or demo in the decide visit) lowers the threshold by this share
 
 
 @dataclass(frozen=True)

@@ -170,9 +170,38 @@ def profile_fields(email: str, base: Mapping[str, Any], custom: Mapping[str, Any
 
 def fit(fields: Mapping[str, Any], rules: Rules) -> tuple[float, tuple[FitMatch, ...]]:
     """Fit points and the rules that gave them (exclusions included, their points too); fields only."""
-    found = tuple(FitMatch(r.field, str(fields.get(r.field) or ""), r.points, r.label, r.condition, r.exclude)
-                  for r in rules.fit_rules if matches(r, fields.get(r.field)))
-    return math.fsum(m.points for m in found), found
+    memo, names = _fit_memo(rules.fit_rules)
+    key = tuple(_hashable(fields.get(name)) for name in names)
+    known = memo.get(key)
+    if known is None:
+        found = tuple(FitMatch(r.field, str(fields.get(r.field) or ""), r.points, r.label, r.condition, r.exclude)
+                      for r in rules.fit_rules if matches(r, fields.get(r.field)))
+        if len(memo) > 100_000:
+            memo.clear()
+        known = memo[key] = (math.fsum(m.points for m in found), found)
+    return known
+
+
+# A full recompute grades 100,000 contacts whose fields repeat (roles, sizes, domains): each
+# combination is graded once per set of fit rules (held by identity, so a rules change starts afresh).
+_FIT_MEMOS: dict[int, tuple[tuple[FitRule, ...], tuple[str, ...], dict[tuple[Any, ...], Any]]] = {}
+
+
+def _fit_memo(rules: tuple[FitRule, ...]) -> tuple[dict[tuple[Any, ...], Any], tuple[str, ...]]:
+    entry = _FIT_MEMOS.get(id(rules))
+    if entry is None or entry[0] is not rules:
+        if len(_FIT_MEMOS) > 16:
+            _FIT_MEMOS.clear()
+        entry = _FIT_MEMOS[id(rules)] = (rules, tuple(dict.fromkeys(r.field for r in rules)), {})
+    return entry[2], entry[1]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return (list, *map(_hashable, value))
+    if isinstance(value, dict):
+        return (dict, *sorted((k, _hashable(v)) for k, v in value.items()))
+    return (type(value), value)
 
 
 def grade_for(points: float, rules: Rules, found: tuple[FitMatch, ...] = ()) -> str:

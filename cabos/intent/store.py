@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from blinker import Namespace
 from flask import current_app, has_app_context
-from sqlalchemy import Row, String, case, cast, insert, select, update
+from sqlalchemy import Row, String, case, cast, insert, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,9 +60,30 @@ intent_changed = Namespace().signal("cabos.intent.changed")
 # The data of hand-raisers and outcomes only (form, message, outcome kind): the other millions of
 # rows need none of it.
 _DETAIL = case((Event.type.in_(DETAILED_TYPES), cast(Event.data, String)), else_=None).label("detail")
-_COLUMNS = (Event.id, Event.type, Event.occurred_at, Event.content_kind, Event.content_slug, Event.stage,
-            cast(Event.problems, String).label("problems"), Event.engaged_ms, Event.scroll_pct,
-            Event.read_to_end, _DETAIL)
+
+
+class _IsoText(FunctionElement[str]):
+    """A UTC timestamp column as ISO text: parsed in ``_utc``, ten times cheaper than SQLAlchemy's conversion."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_IsoText)
+def _iso_text(element: _IsoText, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)  # SQLite stores ISO text already
+
+
+@compiles(_IsoText, "postgresql")
+def _iso_text_pg(element: _IsoText, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
+# Reading millions of rows (a full recompute) costs mostly per-row conversion: the time comes as
+# text (``_IsoText``), the problems as text parsed once per distinct list.
+_COLUMNS = (Event.id, Event.type, _IsoText(Event.occurred_at).label("occurred_at"),
+            Event.content_kind, Event.content_slug, Event.stage, cast(Event.problems, String).label("problems"),
+            Event.engaged_ms, _DETAIL)
 _PROFILE = (Contact.id, Contact.email, Contact.name, Contact.company, Contact.role, Contact.company_size,
             Contact.country, Contact.custom)
 
@@ -140,11 +163,17 @@ def _problems(value: Any) -> tuple[str, ...]:
     return tuple(value or ())
 
 
-def to_reading(row: Row[Any]) -> Reading:
-    """A row of ``_COLUMNS`` (possibly after an owner column) as a Reading."""
-    id_, type_, occurred_at, kind, slug, stage, problems, engaged_ms, scroll_pct, read_to_end, detail = row[-11:]
-    return Reading(occurred_at, kind, slug, stage, _problems(problems), engaged_ms or 0, scroll_pct or 0,
-                   bool(read_to_end), type_, id_, _detail(detail))
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")  # one C call; .replace(tzinfo=) costs 5× more
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def to_reading(row: Row[Any] | tuple[Any, ...]) -> Reading:
+    """A row of ``_COLUMNS`` (possibly after an owner column) as a Reading (scroll and read-to-end: not scored)."""
+    id_, type_, occurred_at, kind, slug, stage, problems, engaged_ms, detail = row[-9:]
+    return Reading(_utc(occurred_at), kind, slug, stage, _problems(problems), engaged_ms or 0, 0, False, type_, id_,
+                   _detail(detail) if detail is not None else None)
 
 
 def _detail(raw: Any) -> dict[str, Any] | None:
@@ -244,21 +273,23 @@ def plan_changes(prev: _Previous, new: Assessment, rules: Rules, now: datetime) 
     return changes
 
 
-def _state_values(a: Assessment, prev: _Previous, changes: Sequence[Change], rules: Rules) -> dict[str, Any]:
+def _state_values(a: Assessment, prev: _Previous, changes: Sequence[Change], rules: Rules,
+                  evidence_of: Callable[[Assessment], Any] = evidence_json) -> dict[str, Any]:
     mode_since = next((c.at for c in reversed(changes) if c.kind == "mode"), prev.mode_since or a.as_of)
     grade_since = next((c.at for c in changes if c.kind == "grade"), prev.grade_since)
     return {"score": a.score, "mode": a.mode, "grade": a.grade, "fit_points": a.fit_points,
-            "interest": dict(a.interest), "evidence": evidence_json(a), "evidence_until": a.evidence_until,
+            "interest": dict(a.interest), "evidence": evidence_of(a), "evidence_until": a.evidence_until,
             "computed_at": a.as_of, "mode_since": mode_since, "grade_since": grade_since,
             "rules_version": rules.version}
 
 
-def _change_rows(contact_id: int, changes: Sequence[Change], now: datetime) -> tuple[list[dict], list[dict]]:
+def _change_rows(contact_id: int, changes: Sequence[Change], now: datetime,
+                 evidence_of: Callable[[Assessment], Any] = evidence_json) -> tuple[list[dict], list[dict]]:
     history, trail = [], []
     for c in changes:
         history.append({"contact_id": contact_id, "occurred_at": c.at, "kind": c.kind, "from_value": c.from_value,
                         "to_value": c.to_value, "cause": c.cause, "score": c.assessment.score,
-                        "evidence": evidence_json(c.assessment), "recorded_at": now})
+                        "evidence": evidence_of(c.assessment), "recorded_at": now})
         trail.append({"type": f"{c.kind}_change", "occurred_at": c.at, "contact_id": contact_id,
                       "problems": [p for p, _ in c.assessment.interest[:3]],
                       "data": {"from": c.from_value, "to": c.to_value, "cause": c.cause,
@@ -403,108 +434,3 @@ def history(session: Session, contact_id: int) -> list[IntentChange]:
     query = (select(IntentChange).where(IntentChange.contact_id == contact_id)
              .order_by(IntentChange.occurred_at, IntentChange.id))
     return list(session.scalars(query))
-
-
-# --- everyone (after a rules change) -------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    contacts: int = 0
-    changes: int = 0
-    moves: dict[tuple[str, str | None, str | None], int] = field(default_factory=dict)
-
-
-def contact_batches(session: Session, batch_size: int = 1000) -> Iterator[list[tuple[Any, list[Reading]]]]:
-    """Contacts in id order, ``batch_size`` at a time, each with their readings (read-only)."""
-    last = 0
-    while True:
-        people = session.execute(select(*_PROFILE).where(Contact.id > last).order_by(Contact.id)
-                                 .limit(batch_size)).all()
-        if not people:
-            return
-        lo, hi = people[0].id, people[-1].id
-        readings: dict[int, list[Reading]] = {p.id: [] for p in people}
-        own = select(Event.contact_id.label("owner"), *_COLUMNS).where(
-            Event.contact_id.between(lo, hi), Event.type.in_(SCORED_TYPES))
-        stitched = (select(Visitor.contact_id.label("owner"), *_COLUMNS).join(Visitor, Visitor.id == Event.visitor_id)
-                    .where(Visitor.contact_id.between(lo, hi), Event.contact_id.is_(None),
-                           Event.type.in_(SCORED_TYPES)))
-        for query in (own, stitched):
-            for row in session.execute(query):
-                readings[row.owner].append(to_reading(row))
-        yield [(p, readings[p.id]) for p in people]
-        last = hi
-
-
-def recompute(session: Session, rules: Rules, now: datetime, batch_size: int = 1000) -> Iterator[Progress]:
-    """Re-score every contact under ``rules``, a batch at a time; yields after each batch (commit there)."""
-    progress = Progress()
-    for batch in contact_batches(session, batch_size):
-        lo, hi = batch[0][0].id, batch[-1][0].id
-        stored = {r.contact_id: r for r in session.execute(
-            select(IntentState.id, IntentState.contact_id, IntentState.mode, IntentState.grade,
-                   IntentState.computed_at, IntentState.fit_points, IntentState.rules_version,
-                   IntentState.mode_since, IntentState.grade_since)
-            .where(IntentState.contact_id.between(lo, hi)))}
-        # The evidence (the bulk of a row) is needed only where purchase mode may have lapsed.
-        evidence = dict(session.execute(select(IntentState.contact_id, IntentState.evidence).where(
-            IntentState.contact_id.between(lo, hi), IntentState.mode == PURCHASE)).all())
-        inserts, updates, history, trail, updates_sent = [], [], [], [], []
-        extra = extra_fields(session, [person.id for person, _ in batch], now)
-        for person, readings in batch:
-            new = assess(readings, {**fields_of(person), **extra.get(person.id, {})}, rules, now)
-            row = stored.get(person.id)
-            prev = _previous(row.mode, row.grade, row.computed_at, evidence.get(person.id), row.fit_points,
-                             row.rules_version, row.mode_since, row.grade_since, rules) if row else NEVER
-            changes = plan_changes(prev, new, rules, now)
-            values = _state_values(new, prev, changes, rules)
-            if row is None:
-                inserts.append({"contact_id": person.id, **values})
-            else:
-                updates.append({"id": row.id, **values})
-            h, t = _change_rows(person.id, changes, now)
-            history += h
-            trail += t
-            for c in changes:
-                key = (c.kind, c.from_value, c.to_value)
-                progress.moves[key] = progress.moves.get(key, 0) + 1
-            if changes:
-                updates_sent.append((person.id, new, changes, prev))
-        if inserts:
-            session.execute(insert(IntentState), inserts)
-        if updates:
-            session.execute(update(IntentState), updates)
-        if history:
-            session.execute(insert(IntentChange), history)
-            session.execute(insert(Event), trail)
-        for contact_id, new, changes, prev in updates_sent:
-            _announce(session, contact_id, new, changes, prev, rules)
-        progress.contacts += len(batch)
-        progress.changes += len(history)
-        yield Progress(progress.contacts, progress.changes, dict(progress.moves))
-
-
-def recompute_visitors(session: Session, rules: Rules, now: datetime, batch_size: int = 1000) -> Iterator[int]:
-    """Re-score anonymous visitors that have a state row; yields the count after each batch."""
-    last, done = "", 0
-    while True:
-        rows = session.execute(select(IntentState.id, IntentState.visitor_id).where(
-            IntentState.visitor_id.is_not(None), IntentState.visitor_id > last)
-            .order_by(IntentState.visitor_id).limit(batch_size)).all()
-        if not rows:
-            return
-        ids = [r.visitor_id for r in rows]
-        readings: dict[str, list[Reading]] = {v: [] for v in ids}
-        query = select(Event.visitor_id.label("owner"), *_COLUMNS).where(
-            Event.visitor_id.in_(ids), Event.type.in_(SCORED_TYPES))
-        for row in session.execute(query):
-            readings[row.owner].append(to_reading(row))
-        values = []
-        for r in rows:
-            new = assess(readings[r.visitor_id], None, rules, now)
-            values.append({"id": r.id, **_state_values(new, _Previous(new.mode), (), rules)})
-        session.execute(update(IntentState), values)
-        done += len(rows)
-        last = ids[-1]
-        yield done

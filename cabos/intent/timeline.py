@@ -3,8 +3,9 @@
 Purchase mode has separate entry and exit conditions (hysteresis):
 
 * **Entry**, checked at each event: enough recent purchase evidence
-  (``purchase_mode.recent``), the score at the threshold (lowered by a buying
-  path), and reading patterns that look like choosing, not researching
+  (``purchase_mode.recent``), the score at the threshold (lowered, compounded,
+  by each sign of choosing: each earlier stage of a buying path, a hand-raiser
+  page such as pricing in the same visit as the evidence), and reading patterns that look like choosing, not researching
   (``patterns``: focus and pace). A demo or contact-sales request (an event
   ``hand_raise``) enters at once, whatever the rest.
 * **Exit**: ``exit.silence_days`` without hand-raiser activity (decide-stage
@@ -114,6 +115,12 @@ class _Walker:
         self.last_keep: datetime | None = None
         self.silence = timedelta(days=rules.exit.silence_days)
         self.window = timedelta(days=rules.evidence_days)
+        self.visit_gap = timedelta(minutes=rules.patterns.visit_gap_minutes)
+        self.signal_visits: list[tuple[datetime, tuple[str, str]]] = []  # (when, item) of signal visits
+        self.latest_evidence: datetime | None = None  # the latest evidence reading of any item
+        # every earlier stage a path can show, and a hand-raiser in the same visit
+        most = sum(1 for st in rules.stages if st not in rules.evidence_stages) + 1
+        self.lowest_threshold = rules.threshold * (1.0 - rules.patterns.path_discount) ** most
 
     # -- values --------------------------------------------------------------------------------
 
@@ -162,14 +169,31 @@ class _Walker:
         a.last_at = max(a.last_at, t)
         if evidence and (a.evidence_at is None or t > a.evidence_at):
             a.evidence_at = t
+            if self.latest_evidence is None or t > self.latest_evidence:
+                self.latest_evidence = t
 
     # -- mode --------------------------------------------------------------------------------
 
-    def evidence_times(self, t: datetime) -> list[datetime]:
+    def evidence_items(self, t: datetime) -> list[tuple[datetime, tuple[str, str]]]:
         since = t - self.window
         after = self.blocked_after
-        return [a.evidence_at for a in self.acc.values() if a.evidence_at is not None and a.evidence_at >= since
-                and (after is None or a.evidence_at > after)]
+        return [(a.evidence_at, k) for k, a in self.acc.items() if a.evidence_at is not None
+                and a.evidence_at >= since and (after is None or a.evidence_at > after)]
+
+    def evidence_times(self, t: datetime) -> list[datetime]:
+        return [at for at, _ in self.evidence_items(t)]
+
+    def corroborated(self, evidence: list[tuple[datetime, tuple[str, str]]]) -> dict[str, Any] | None:
+        """A hand-raiser page (pricing, demo) visited in the same visit as an evidence reading."""
+        gap = self.visit_gap
+        for at, key in reversed(self.signal_visits):
+            for e_at, e_key in evidence:
+                if e_key != key and abs(at - e_at) <= gap:
+                    signal = self.rules.signals.get(key)
+                    return {"signal": signal.label if signal else key[1], "at": _iso(at)}
+            if evidence and at < min(e_at for e_at, _ in evidence) - gap:
+                return None
+        return None
 
     def top_problem(self) -> str | None:
         per: dict[str, float] = {}
@@ -194,16 +218,26 @@ class _Walker:
         rules = self.rules
         score = self.score_at(t)
         threshold = rules.threshold
-        if score < threshold * (1.0 - rules.patterns.path_discount):
-            return  # not even a buying path would reach it: nothing more to look at
-        times = self.evidence_times(t)
+        if score < self.lowest_threshold:
+            return  # not even every sign of choosing would lower the threshold that far: nothing more to look at
+        latest, after = self.latest_evidence, self.blocked_after
+        if latest is None or latest < t - self.window or (after is not None and latest <= after):
+            self.judge_at = t  # no evidence at all (the usual case): decided without looking at every item
+            return
+        evidence = self.evidence_items(t)
+        times = [at for at, _ in evidence]
         if len(times) < rules.evidence_min_readings:
             self.judge_at = t  # no entry possible; the patterns are judged once, at the end, for the words
             return
         problem = self.top_problem()
         buying_path = path(self.seen, problem, rules) if problem else None
-        if buying_path is not None:
-            threshold *= 1.0 - rules.patterns.path_discount
+        signal = self.corroborated(evidence)
+        # Each sign of choosing beyond the evidence itself lowers the threshold by the discount, compounded:
+        # each earlier stage walked on the problem before deciding (the path), and a hand-raiser in the
+        # same visit as the decide-stage reading.
+        signs = (sum(1 for st in buying_path["stages"] if st not in rules.evidence_stages) if buying_path else 0) \
+            + (signal is not None)
+        threshold *= (1.0 - rules.patterns.path_discount) ** signs
         if score < threshold:
             return
         verdict = self.verdict(t)
@@ -212,7 +246,8 @@ class _Walker:
             return
         self.judge_at = None
         self.enter(t, {"entry": "reading", "score": round(score, 3), "threshold": round(threshold, 3),
-                       "evidence": len(times), "path": buying_path, "problem": problem})
+                       "evidence": len(times), "path": buying_path, "problem": problem,
+                       **({"corroborated": signal} if signal else {})})
 
     def verdict(self, t: datetime) -> dict[str, Any] | None:
         since = t - timedelta(days=self.rules.patterns.focus_days)
@@ -252,14 +287,20 @@ class _Walker:
                 self.blocked_after = None  # asking is new evidence, whatever sales said before
                 self.enter(t, request)
             return
-        base, share, points, evidence = contribution(r, self.rules)
+        seen = r.type == "reading" and r.content_kind != "page" and bool(r.problems)
+        fast = skimmed(r, self.rules) if seen else None
+        base, share, points, evidence = contribution(r, self.rules, fast)
         if base <= 0:
             return
         self.add(r, base, share, points, evidence)
-        if r.content_kind != "page" and r.problems and r.type == "reading":
+        if seen:
             self.seen.append(Seen(t, (r.content_kind or "", r.content_slug or ""), r.stage, r.problems, base,
-                                  r.engaged_ms, skimmed(r, self.rules)))
+                                  r.engaged_ms, bool(fast)))
             self.seen_at.append(t)
+        if points > 0 and r.content_kind == "page":
+            # A page about buying from us (pricing, demo), not a case study: reading two case studies in a
+            # sitting is what researchers do too.
+            self.signal_visits.append((t, (r.content_kind or "", r.content_slug or "")))
         if evidence or points > 0:
             self.last_keep = t
             if w.mode == PURCHASE:

@@ -182,3 +182,44 @@ def test_fit_depends_on_fields_only(demo_rules) -> None:
     points, found = fit(HEAD_OF_OPS, demo_rules)
     assert points == 95 and len(found) == 4
     assert fit(STUDENT, demo_rules)[0] == -40 + 10 - 10  # student, España, personal email
+
+
+def test_each_sign_of_choosing_lowers_the_threshold_once_more(journey, demo_library, demo_rules) -> None:
+    # learn → compare → decide on one problem over nine days: two earlier stages, the threshold × 0.8².
+    journey.read(LEARN[0], days_ago=9)
+    journey.read(COMPARE, days_ago=5)
+    journey.read(DECIDE[1], days_ago=0.01)
+    walked = assess(journey.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert walked.why["path"]["stages"] == ["learn", "compare", "decide"]
+    assert walked.mode == PURCHASE and walked.score < demo_rules.threshold * 0.8
+    assert walked.why["threshold"] == round(demo_rules.threshold * 0.8 ** 2, 3)
+    assert "(11.5 needed)" in explain.mode_reason(walked, demo_rules, demo_library)
+    # Learning twice is one earlier stage, however many pieces: × 0.8, not enough for the same reading.
+    learnt = Journey(demo_library)
+    learnt.read(LEARN[0], days_ago=9)
+    learnt.read(LEARN[1], days_ago=1)
+    learnt.read(DECIDE[1], days_ago=0.01)
+    once = assess(learnt.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert once.mode == INFORMATION and demo_rules.threshold * 0.8 ** 2 <= once.score < demo_rules.threshold * 0.8
+
+
+def test_pricing_in_the_same_visit_as_a_decide_reading_is_a_sign_of_choosing(demo_library, demo_rules) -> None:
+    same, next_day = Journey(demo_library), Journey(demo_library)
+    same.read(DECIDE[1], days_ago=0.01)
+    same.visit("precios", days_ago=0.005, seconds=60)  # seven minutes later
+    a = assess(same.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert a.mode == PURCHASE and a.score < demo_rules.threshold
+    assert a.why["corroborated"]["signal"] == "visitó la página de precios"
+    assert "in the same visit: visitó la página de precios" in explain.mode_reason(a, demo_rules, demo_library)
+    next_day.read(DECIDE[1], days_ago=1.01)
+    next_day.visit("precios", days_ago=0.005, seconds=60)
+    b = assess(next_day.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert b.mode == INFORMATION and "corroborated" not in b.why
+    # Case studies are signals and evidence at once, but reading two in a sitting is what researchers do
+    # too: only a page about buying from us (pricing, demo) is a sign.
+    cases = Journey(demo_library)
+    cases.read(DECIDE[0], days_ago=0.01, seconds=90)
+    cases.read("caso-nacar-cosmetica-errores-de-envio", days_ago=0.005, seconds=90)
+    c = assess(cases.readings, HEAD_OF_OPS, demo_rules, NOW)
+    assert c.mode == INFORMATION and "corroborated" not in c.why
+    assert demo_rules.threshold * 0.8 <= c.score < demo_rules.threshold

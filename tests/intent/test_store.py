@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from cabos.contacts.models import Contact
+from cabos.intent.bulk import recompute
 from cabos.intent.models import IntentChange, IntentState
 from cabos.intent.recommend import next_readings
 from cabos.intent.scoring import INFORMATION, PURCHASE, assess
@@ -16,7 +17,6 @@ from cabos.intent.store import (
     current_visitor_state,
     history,
     intent_changed,
-    recompute,
     update_after_event,
     update_contact,
     update_visitor,

@@ -197,7 +197,8 @@ def test_lifecycle_and_decayed_intent_decide_membership(app, content_dir, sessio
 
     write(content_dir, {"segments/back.yml": "name: Leads and sent back\nconsent: true\nlifecycle: [lead, nurture]\n",
                         "segments/buying.yml": "name: Buying now\nconsent: true\nmode: purchase\n",
-                        "segments/learning.yml": "name: Learning\nconsent: true\nmode: information\n"})
+                        "segments/learning.yml": "name: Learning\nconsent: true\nmode: information\n",
+                        "segments/keen.yml": "name: Keen\nconsent: true\nproblems: [bad-stock]\nmin_interest: 10\n"})
     app.extensions["cabos.content"].maybe_reload()
     now = utcnow()
     people = {name: add_contact(session, f"{name}@example.com", name.title()) for name in
@@ -218,3 +219,9 @@ def test_lifecycle_and_decayed_intent_decide_membership(app, content_dir, sessio
     assert members_of("back") & {"ana", "bea", "carla", "dora"} == {"ana", "dora"}
     assert members_of("buying") == {"fay"}  # eva's purchase mode was stored, and has decayed since
     assert "eva" in members_of("learning")
+    assert members_of("keen") == {"fay"}  # eva's interest was as high as fay's when stored; it has decayed since
+    with app.app_context():
+        from cabos.intent.store import current_state
+        for name, keen in (("eva", False), ("fay", True)):  # as the contact page says
+            state = current_state(session, people[name].id, utcnow())
+            assert state is not None and (state.interest["bad-stock"] > 10) is keen
