@@ -4,20 +4,25 @@
         [--postgres postgresql+psycopg:///cabos_bench?host=/var/run/postgresql]
 
 An aiosmtpd sink runs in its own process on loopback and counts what it receives
-by Message-ID (so a message sent twice shows). The baseline sends N pre-built
+per recipient: every queued row is a different contact, so a row sent twice shows
+as a recipient with two messages (a resend gets a new Message-ID, so counting
+Message-IDs would not show it). It also reports the average message size, so the
+baseline's messages can be seen to be as large as cabos's. The baseline sends N pre-built
 messages with smtplib over one persistent connection. cabos then delivers N
-queued outbox rows: claim, check suppression / enrolment / intent again, render
-(Markdown already compiled; tags, signed links, layout), mark sending
-(committed), SMTP over the sender's reused connection, mark sent with an
-``email_sent`` event (committed) — with 1 and 2 sender processes on the same
+queued outbox rows: claim, check suppression / enrolment / intent for the batch,
+render (Markdown already compiled; tags, signed links, layout), then per row one
+commit that marks the previous row sent (with its ``email_sent`` event and
+Message-ID map row) and this one sending, and SMTP over the sender's reused
+connection — with 1 and 2 sender processes on the same
 SQLite file, and on PostgreSQL if ``--postgres`` names a database (it is
-emptied). Ratio = cabos / baseline.
+emptied). Ratio = cabos / the baseline run just before it (same load).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import smtplib
 import socket
 import sys
@@ -48,18 +53,18 @@ def free_port() -> int:
 
 class Sink:
     def __init__(self) -> None:
-        self.seen: dict[bytes, int] = {}
+        self.seen: dict[str, int] = {}
+        self.size = 0
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        head = envelope.content.split(b"\r\n\r\n", 1)[0]
-        mid = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"message-id:")), b"")
-        self.seen[mid] = self.seen.get(mid, 0) + 1
+        for rcpt in envelope.rcpt_tos:
+            self.seen[rcpt] = self.seen.get(rcpt, 0) + 1
+        self.size += len(envelope.content)
         return "250 OK"
 
 
 def run_sink(port: int, ready, pipe) -> None:  # type: ignore[no-untyped-def]
-    """The SMTP sink; answers "count" on the pipe with (messages, distinct Message-IDs) and resets."""
+    """The SMTP sink; answers "count" on the pipe with (messages, distinct recipients, bytes) and resets."""
     from aiosmtpd.controller import Controller
 
     sink = Sink()
@@ -68,8 +73,8 @@ def run_sink(port: int, ready, pipe) -> None:  # type: ignore[no-untyped-def]
     ready.set()
     try:
         while pipe.recv() == "count":
-            seen, sink.seen = sink.seen, {}
-            pipe.send((sum(seen.values()), len(seen)))
+            seen, size, sink.seen, sink.size = sink.seen, sink.size, {}, 0
+            pipe.send((sum(seen.values()), len(seen), size))
     finally:
         controller.stop()
 
@@ -145,34 +150,38 @@ def main() -> None:
     databases = [("SQLite", f"sqlite:///{Path(tempfile.mkdtemp()) / 'delivery.sqlite3'}")]
     if args.postgres:
         databases.append(("PostgreSQL", args.postgres))
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     try:
-        base, base_cpu = baseline(port, args.messages)
-        pipe.send("count")
-        received, distinct = pipe.recv()
-        print("| sender | messages | messages/s | ratio to bare smtplib | CPU ms per message (senders) "
-              "| received at the sink (distinct) |")
-        print("|---|---:|---:|---:|---:|---:|")
-        print(f"| bare smtplib, pre-built messages, one persistent connection | {args.messages:,} | {base:,.0f} "
-              f"| 1.00 | {base_cpu * 1000:.1f} | {received:,} ({distinct:,}) |")
+        print("| sender | messages | messages/s | bare smtplib just before, messages/s | ratio | CPU ms per message "
+              "(senders; smtplib) | received at the sink (distinct recipients) | KB per message (smtplib) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, url in databases:
             for count in args.senders:
+                # The baseline runs just before each configuration: on a shared machine the load
+                # moves from minute to minute, and a ratio means something only under the same load.
+                base, base_cpu = baseline(port, args.messages)
+                pipe.send("count")
+                base_received, base_distinct, base_size = pipe.recv()
+                assert (base_received, base_distinct) == (args.messages, args.messages)
                 queue(url, port, args.messages)
                 results: multiprocessing.Queue[tuple[int, float, float, float]] = multiprocessing.Queue()
                 workers = [multiprocessing.Process(target=sender, args=(url, port, results))
                            for _ in range(count)]
                 for w in workers:
                     w.start()
-                done = [results.get(timeout=600) for _ in workers]
+                done = [results.get(timeout=900) for _ in workers]
                 for w in workers:
                     w.join()
                 sent = sum(d[0] for d in done)
                 rate = sent / (max(d[2] for d in done) - min(d[1] for d in done))
                 pipe.send("count")
-                received, distinct = pipe.recv()
+                received, distinct, size = pipe.recv()
                 label = f"cabos outbox, {count} sender process{'es' if count > 1 else ''} ({name})"
                 cpu_ms = sum(d[3] for d in done) / max(sent, 1) * 1000
-                print(f"| {label} | {sent:,} | {rate:,.0f} | {rate / base:.2f} | {cpu_ms:.1f} "
-                      f"| {received:,} ({distinct:,}) |", flush=True)
+                print(f"| {label} | {sent:,} | {rate:,.0f} | {base:,.0f} | {rate / base:.2f} "
+                      f"| {cpu_ms:.1f}; {base_cpu * 1000:.1f} | {received:,} ({distinct:,}) "
+                      f"| {size / max(received, 1) / 1024:.1f} ({base_size / base_received / 1024:.1f}) |", flush=True)
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         pipe.send("stop")
         sink.join(10)

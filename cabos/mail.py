@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from flask import Flask, current_app
 
 from cabos.mail_auth import DkimSigner
+from cabos.mail_mime import Outgoing, alternative
 
 log = logging.getLogger("cabos.mail")
 
@@ -62,8 +63,16 @@ class PermanentMailError(MailError):
     temporary = False
 
 
+# What can be sent: a message built with the email package, or one written straight to bytes (bulk mail).
+Message = EmailMessage | Outgoing
+
+
+def _message_id(message: Message) -> str:
+    return message.message_id if isinstance(message, Outgoing) else str(message["Message-ID"])
+
+
 class Connection(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def close(self) -> None: ...
 
@@ -73,7 +82,7 @@ class Connection(Protocol):
 
 
 class Backend(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def connection(self) -> Connection: ...
 
@@ -84,13 +93,13 @@ class FolderBackend:
 
     folder: Path
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stem = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
+        stem = _message_id(message).strip("<>").split("@", 1)[0]
         # Written under a temporary name and renamed, so a reader never sees half a message.
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(message.as_bytes())
+            fh.write(message.data if isinstance(message, Outgoing) else message.as_bytes())
         os.replace(tmp, self.folder / f"{stem}.eml")
 
     def connection(self) -> FolderBackend:
@@ -143,7 +152,7 @@ class SmtpBackend:
     rate: float = 0
     dkim: DkimSigner | None = None  # sign every message (MAIL_DKIM_*)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         with self.connection() as conn:
             conn.send(message)
 
@@ -193,7 +202,7 @@ class SmtpConnection:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self._wait_for_rate()
         if self._smtp is not None and self._used >= self.backend.per_connection:
             self.close()
@@ -215,7 +224,7 @@ class SmtpConnection:
             time.sleep(self._next_at - now)
         self._next_at = max(now, self._next_at) + 1 / self.backend.rate
 
-    def _send_once(self, message: EmailMessage) -> None:
+    def _send_once(self, message: Message) -> None:
         backend = self.backend
         if self._smtp is None:
             try:
@@ -230,7 +239,12 @@ class SmtpConnection:
         smtp = self._smtp
         smtp.stage = ""
         try:
-            if backend.dkim is None:
+            if isinstance(message, Outgoing):
+                # Written once, sent as it is (signed first if DKIM is on).
+                data = message.data if backend.dkim is None else backend.dkim.sign(message.data)
+                options = ("SMTPUTF8", "BODY=8BITMIME") if message.international else ()
+                refused = smtp.sendmail(message.sender, list(message.recipients), data, mail_options=options)
+            elif backend.dkim is None:
                 refused = smtp.send_message(message)
             else:
                 # Signed bytes go out as they are: re-flattening the message could change what was signed.
@@ -255,7 +269,7 @@ class SmtpConnection:
             self._used += 1
         if refused:
             # Some recipients got it; the others are reported, not retried (that would duplicate).
-            log.warning("mail %s refused for %s", message["Message-ID"], sorted(refused))
+            log.warning("mail %s refused for %s", _message_id(message), sorted(refused))
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -333,19 +347,31 @@ def prepare(message: EmailMessage, app: Flask | None = None) -> str:
     return message_id
 
 
+def outgoing(app: Flask, *, to: Any, subject: str, text: str, html: str, message_id: str,
+             headers: list[tuple[str, str]] | None = None) -> Outgoing:
+    """A bulk message written to bytes, with what ``prepare`` would add: From, Date, the provider's header."""
+    headers = list(headers or [])
+    provider = PROVIDER_HEADERS.get(str(app.config.get("MAIL_PROVIDER") or "").lower())
+    if provider:
+        headers.append((provider, message_id))
+    return alternative(sender=str(app.config["MAIL_FROM"]), to=to, subject=subject, text=text, html=html,
+                       headers=headers, message_id=message_id)
+
+
 def connection(app: Flask | None = None) -> Connection:
     """A connection for a batch of messages (SMTP: one conversation, reused); close it when done."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     return app.extensions["cabos.mail"].connection()  # type: ignore[no-any-return]
 
 
-def send(message: EmailMessage, app: Flask | None = None, through: Connection | None = None) -> str:
+def send(message: Message, app: Flask | None = None, through: Connection | None = None) -> str:
     """Send ``message`` (From, Date and Message-ID filled in if missing); return its Message-ID.
 
-    ``through`` is a connection from ``connection()`` to reuse; without it, one is opened for this message.
+    An ``Outgoing`` message is complete already (``outgoing`` builds it). ``through`` is a
+    connection from ``connection()`` to reuse; without it, one is opened for this message.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    message_id = prepare(message, app)
+    message_id = message.message_id if isinstance(message, Outgoing) else prepare(message, app)
     if through is not None:
         through.send(message)
     else:

@@ -58,6 +58,22 @@ def test_a_signed_message_verifies_against_the_configured_key(app_factory, make_
     assert [d.rcpt_tos for d in smtp_server.messages] == [["ana@example.com"], ["luis@example.com"]]
 
 
+def test_a_bulk_message_written_to_bytes_is_signed_as_sent_and_verifies(app_factory, make_content, smtp_server,  # type: ignore[no-untyped-def]
+                                                                        dkim_key) -> None:
+    path, public = dkim_key
+    app = app_factory(make_content(), **smtp_server.settings, MAIL_FROM="Estiba <hola@estiba.example>",
+                      MAIL_DKIM_SELECTOR="cabos2026", MAIL_DKIM_PRIVATE_KEY=str(path))
+    with app.app_context(), mail.connection() as conn:
+        outgoing = mail.outgoing(app, to="Ñandú Pérez <ana@example.com>", subject="Tu guía, Ñandú", text="Hola ñ\n",
+                                 html="<p>Hola ñ</p>", message_id="<1.nurture.1@estiba.example>")
+        mail.send(outgoing, through=conn)
+    (delivered,) = smtp_server.messages
+    assert delivered.raw.startswith(b"DKIM-Signature:") and delivered.raw.endswith(outgoing.data)
+    dns = lambda name, timeout=5: f"v=DKIM1; k=rsa; p={public}".encode()  # noqa: E731
+    assert dkim.verify(delivered.raw, dnsfunc=dns)
+    assert not dkim.verify(delivered.raw.replace(b"Hola", b"Hole"), dnsfunc=dns)
+
+
 def test_a_signature_does_not_verify_against_another_key(app_factory, make_content, smtp_server, dkim_key) -> None:  # type: ignore[no-untyped-def]
     path, _ = dkim_key
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(

@@ -56,8 +56,8 @@ def demo_command(force: bool, if_empty: bool, days: int, people: int, seed: int)
     except demo.DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     revenue = summary.revenue_cents / 100
-    click.echo(f"cabos demo: {summary.visitors} readers, {summary.page_views} page views, {summary.contacts} contacts, "
-               f"{summary.emails_sent} nurture emails ({summary.clicks} clicks), {summary.handoffs} handoffs, "
+    click.echo(f"cabos demo: {summary.visitors} readers, {summary.page_views} page views, {summary.contacts} contacts "
+               f"({summary.confirmed} confirmed their consent), {summary.emails_sent} nurture emails ({summary.clicks} clicks), {summary.handoffs} handoffs, "
                f"{summary.won} won ({revenue:,.0f} EUR) in {summary.seconds:.0f} s")
     for note in summary.notes[:5]:
         click.echo(f"  note: {note}")

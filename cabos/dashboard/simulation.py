@@ -25,7 +25,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from cabos import db
-from cabos.contacts.models import Contact
+from cabos.contacts import proof
+from cabos.contacts.models import Contact, PendingSubmission
 from cabos.content import Document, Library
 from cabos.content.urls import document_url, site_url
 from cabos.intent import store as intent_store
@@ -125,6 +126,7 @@ class Summary:
     revenue_cents: int = 0
     emails_sent: int = 0
     clicks: int = 0
+    confirmed: int = 0  # people who clicked the emailed consent confirmation (double opt-in)
     password: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -308,6 +310,23 @@ class Simulation:
             self.people_by_contact[person.contact_id] = person
         person.guide = guide.slug
         self.rescore(person)
+        if data.get("consent") and self.rng.random() < 0.75:  # most who tick the box confirm it, later
+            self.at(datetime.now(UTC) + timedelta(minutes=self.rng.uniform(3, 36 * 60)), lambda: self.confirm(person))
+
+    def confirm(self, person: Person) -> None:
+        """The person clicks the consent confirmation in the guide's email: what its button runs."""
+        if person.contact_id is None:
+            return
+        now = datetime.now(UTC)
+        with self.app.app_context(), db.session_scope(self.app) as session:
+            pending = session.scalars(select(PendingSubmission).where(
+                PendingSubmission.contact_id == person.contact_id, PendingSubmission.confirmed_at.is_(None))
+                .order_by(PendingSubmission.id)).first()
+            doc = self.library.document(pending.content_kind, pending.content_slug) if pending else None
+            if pending is None or doc is None or proof.confirm(session, pending, doc, None, now) is None:
+                return
+            session.commit()
+        self.summary.confirmed += 1
 
     def rescore(self, person: Person) -> None:
         """The intent update after new activity; nurture and sales react to what it announces."""

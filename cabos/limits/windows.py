@@ -39,6 +39,7 @@ class Windows:
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # window key → hits not yet added to the shared storage
         self._known: dict[str, int] = {}  # window key → shared total at the last sync (ours included)
+        self._sending: dict[str, int] = {}  # window key → hits on their way to the shared storage now
         self._local: dict[str, int] = {}  # window key → hits counted here, when nothing is shared
         self._window: dict[str, int] = {}  # prefix → current window number (to drop old keys)
         self._wake = threading.Event()
@@ -56,7 +57,7 @@ class Windows:
         if self._window.get(prefix) != window:
             self._window[prefix] = window
             stale = f"@{prefix}:"
-            for table in (self._pending, self._known, self._local):
+            for table in (self._pending, self._known, self._sending, self._local):
                 for old in [k for k in table if k.startswith(stale) and not k.startswith(f"@{prefix}:{window}:")]:
                     del table[old]
         return f"@{prefix}:{window}:{key}", limit
@@ -72,7 +73,8 @@ class Windows:
                 count = self._local[wkey] = self._local.get(wkey, 0) + 1
                 return count <= limit.amount
             pending = self._pending[wkey] = self._pending.get(wkey, 0) + 1
-            total = self._known.get(wkey, 0) + pending
+            # Hits being synced right now count too: they are in neither the known total nor pending.
+            total = self._known.get(wkey, 0) + self._sending.get(wkey, 0) + pending
             self._start()
         return total <= limit.amount
 
@@ -93,6 +95,8 @@ class Windows:
             return
         with self._lock:
             batch, self._pending = self._pending, {}
+            for key, amount in batch.items():
+                self._sending[key] = self._sending.get(key, 0) + amount
         if not batch:
             return
         expiry = int(max(limit.get_expiry() for limit in self.limits.values())) * 2
@@ -102,6 +106,7 @@ class Windows:
             with self._lock:
                 for key, amount in batch.items():
                     self._pending[key] = self._pending.get(key, 0) + amount
+                    self._unsend(key, amount)
             if not self._failing:
                 log.warning("beacon limits: shared counters unavailable, counting in this process: %s",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -111,6 +116,16 @@ class Windows:
         with self._lock:
             for key, total in totals.items():
                 self._known[key] = total
+            for key, amount in batch.items():
+                self._unsend(key, amount)
+
+    def _unsend(self, key: str, amount: int) -> None:
+        """``amount`` hits of ``key`` are no longer on their way (now in the known total, or pending again)."""
+        left = self._sending.get(key, 0) - amount
+        if left > 0:
+            self._sending[key] = left
+        else:
+            self._sending.pop(key, None)
 
     def _push(self, batch: dict[str, int], expiry: int) -> dict[str, int]:
         many: Any = getattr(self.shared, "incr_many", None)

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
@@ -30,11 +29,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cabos import db
+from cabos import db, mail
 from cabos.contacts.models import Contact, ListSubscription, Suppression
 from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
@@ -43,8 +42,8 @@ from cabos.intent.models import IntentState
 from cabos.intent.rules import rules_of
 from cabos.intent.store import mode_and_interest_at
 from cabos.nurture.audiences import Broadcast, Segment, audiences_of
-from cabos.nurture.bounces.models import remember
-from cabos.nurture.emails import Values, compose, recipient
+from cabos.nurture.bounces.models import SentMessage, sent_message_row
+from cabos.nurture.emails import Layout, Values, compose, recipient
 from cabos.nurture import subject_tests
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import CANCELLED, QUEUED, SKIPPED, BroadcastRun, BroadcastSend
@@ -72,8 +71,10 @@ class Member:
 
 def _stages_reached(session: Session, ids: list[int], stages: tuple[str, ...]) -> set[int]:
     """Contacts with a reading at one of ``stages``."""
+    # `type || ''` is no index term: without ANALYZE statistics (cabos never runs it) SQLite would
+    # enter through ix_events_type_time and walk every reading of everyone (see sales/brief.py).
     return set(session.scalars(select(Event.contact_id).where(
-        Event.contact_id.in_(ids), Event.type == "reading", Event.stage.in_(stages)).distinct()))
+        Event.contact_id.in_(ids), (Event.type + "") == "reading", Event.stage.in_(stages)).distinct()))
 
 
 def _interested(interest: dict[str, Any], segment: Segment) -> bool:
@@ -251,14 +252,35 @@ class BroadcastMailer(Deliverer):
         self.broadcasts = audiences_of(self.library).broadcasts
         self.base_url = str(app.config["SITE_URL"] or self.library.site.base_url).rstrip("/")
         self.adapter = app.url_map.bind("localhost")
-        self.layout = app.jinja_env.get_template("nurture/email.html")
+        self.layout = Layout(app.jinja_env.get_template("nurture/email.html"), site=self.library.site,
+                             brand=self.library.site.brand, base_url=self.base_url)
         self.domain = str(app.config["MAIL_FROM"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
+        self._contacts: dict[int, Contact] = {}  # the claimed batch's, while it is checked
+        self._suppressed: set[str] = set()
+        # row → (email hash, contact, broadcast, variant) until it is recorded sent
+        self._rendered: dict[int, tuple[str, int, str, int | None]] = {}
+
+    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, mail.Message]]:
+        self._rendered.clear()  # the previous batch is recorded by now
+        try:
+            return super()._prepare_batch(ids, counts)
+        finally:
+            self._contacts, self._suppressed = {}, set()
+
+    def _preload(self, session: Session, rows: list[BroadcastSend], now: datetime) -> None:
+        """The batch's contacts and which of them are suppressed, in two statements."""
+        self._contacts = {c.id: c for c in session.scalars(select(Contact).where(
+            Contact.id.in_({r.contact_id for r in rows})))}
+        self._suppressed = set(session.scalars(select(Suppression.email_hash).where(
+            Suppression.email_hash.in_({email_hash(c.email) for c in self._contacts.values()}))))
 
     def _verdict(self, session: Session, row: BroadcastSend, now: datetime) -> tuple[str, str] | None:
-        contact = session.get(Contact, row.contact_id)
+        preloaded = row.contact_id in self._contacts
+        contact = self._contacts[row.contact_id] if preloaded else session.get(Contact, row.contact_id)
         if contact is None:
             return CANCELLED, "erased"
-        if session.get(Suppression, email_hash(contact.email)) is not None:
+        key = email_hash(contact.email)
+        if key in self._suppressed if preloaded else session.get(Suppression, key) is not None:
             return CANCELLED, "unsubscribe"
         if contact.consent_at is None:
             return CANCELLED, "no_consent"
@@ -276,14 +298,24 @@ class BroadcastMailer(Deliverer):
             return CANCELLED, "unsubscribe"
         return None
 
-    def _render(self, session: Session, row: BroadcastSend) -> EmailMessage:
-        contact = session.get(Contact, row.contact_id)
+    def _guard(self, row_id: int) -> dict[str, Any] | None:
+        seen = self._rendered.get(row_id)
+        return None if seen is None else {"p_guard_hash": seen[0]}
+
+    def _guard_conditions(self) -> tuple[Any, ...]:
+        """Not suppressed since the batch was checked (``_recheck`` in SQL)."""
+        return (~select(Suppression.email_hash).where(Suppression.email_hash == bindparam("p_guard_hash")).exists(),)
+
+    def _render(self, session: Session, row: BroadcastSend) -> mail.Message:
+        contact = self._contacts.get(row.contact_id) or session.get(Contact, row.contact_id)
         assert contact is not None
         broadcast = self.broadcasts[row.broadcast]
         if broadcast.test is not None and row.variant is None:
             # One of the rest, due once the test's wait is over: the winner (picked now if nobody did).
             row.variant = subject_tests.broadcast_winner(session, broadcast.slug, broadcast.test, self.clock())
-        return self.compose(broadcast, contact, row.id, variant=row.variant).message
+        message = self.compose(broadcast, contact, row.id, variant=row.variant).outgoing
+        self._rendered[row.id] = (email_hash(contact.email), row.contact_id, row.broadcast, row.variant)
+        return message
 
     def compose(self, broadcast: Broadcast, contact: Contact, row_id: int, variant: int | None = None,
                 tracked: bool = True) -> Any:
@@ -300,23 +332,37 @@ class BroadcastMailer(Deliverer):
         unsubscribe = self.base_url + self.adapter.build("nurture.unsubscribe", {"token": token})
         footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
-        headers = {"Message-ID": make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
-                   "X-Cabos-Broadcast": f"{broadcast.slug}/{row_id}"}
         subjects = broadcast.test.subjects if broadcast.test else ()
         subject = subjects[variant] if variant is not None and 0 <= variant < len(subjects) else broadcast.subject
-        return compose(subject=subject, preheader=broadcast.preheader, template=broadcast.template,
-                       values=Values(contact.name, contact.company), site=self.library.site, base_url=self.base_url,
-                       track=track, unsubscribe_url=unsubscribe, to=recipient(contact.name, contact.email),
-                       wrap=self.layout.render, footer=footer, headers=headers)
+        return compose(app=self.app, subject=subject, preheader=broadcast.preheader,
+                       template=broadcast.template, values=Values(contact.name, contact.company),
+                       base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
+                       to=recipient(contact.name, contact.email), layout=self.layout, footer=footer,
+                       message_id=make_msgid(idstring=f"broadcast.{row_id}", domain=self.domain),
+                       headers=[("X-Cabos-Broadcast", f"{broadcast.slug}/{row_id}")])
+
+    def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
+        seen = self._rendered.pop(row_id, None)
+        return None if seen is None else self._rows_of(row_id, *seen[1:], message_id, now)
+
+    def _rows_of(self, row_id: int, contact_id: int, broadcast: str, variant: int | None, message_id: str,
+                 now: datetime) -> list[tuple[Any, dict[str, Any]]]:
+        """Its Message-ID's map row and its ``email_sent`` event (every column without a server default)."""
+        return [(SentMessage, sent_message_row(message_id=message_id, contact_id=contact_id, kind=self.kind,
+                                               ref_id=row_id, now=now, sequence=broadcast)),
+                (Event, {"type": "email_sent", "occurred_at": now, "contact_id": contact_id, "problems": [],
+                         "engaged_ms": 0, "scroll_pct": 0, "read_to_end": False,
+                         "data": {"broadcast": broadcast, "message_id": message_id,
+                                  **({"variant": variant} if variant is not None else {})}})]
 
     def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
-        row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast, BroadcastSend.variant)
-                              .where(BroadcastSend.id == row_id)).one()
-        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
-                 sequence=row.broadcast)
-        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
-            "broadcast": row.broadcast, "message_id": message_id,
-            **({"variant": row.variant} if row.variant is not None else {})}))
+        rows = self._sent_rows(row_id, message_id, now)
+        if rows is None:  # not rendered by this sender's batch: read what the record needs
+            row = session.execute(select(BroadcastSend.contact_id, BroadcastSend.broadcast, BroadcastSend.variant)
+                                  .where(BroadcastSend.id == row_id)).one()
+            rows = self._rows_of(row_id, row.contact_id, row.broadcast, row.variant, message_id, now)
+        for model, values in rows:
+            session.connection().execute(insert(model), values)
 
 
 def deliver(app: Flask, stop: Callable[[], bool] | None = None) -> SendCounts:

@@ -19,15 +19,18 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from flask_babel import get_locale
 from markdown_it.token import Token
+from markupsafe import Markup, escape
 
+from cabos import mail
 from cabos.content.model import Brand, Document
+from cabos.mail_mime import Outgoing
 from cabos.content.render import make_markdown
 
 # Tags and what they stand for. ``next_article`` is the next best article on the
@@ -333,48 +336,64 @@ def recipient(name: str, email: str) -> Address:
     return Address(display_name=clean, username=local, domain=domain.encode("idna").decode("ascii"))
 
 
-# Long lines folded at 998 (RFC 5322's limit), not 78: the default would encode a long
-# List-Unsubscribe URL as RFC 2047 words, which mail clients do not decode in that header.
-_POLICY = email_policy.default.clone(max_line_length=998)
+class Layout:
+    """The branded HTML layout, rendered once per locale with markers where each message differs.
 
+    Rendering the Jinja template for every message of a newsletter cost more than filling
+    it in; the markers take the same escaped values the template would have printed.
+    """
 
-def build_message(*, to: Address, subject: str, text: str, html_doc: str, unsubscribe_url: str,
-                  headers: Mapping[str, str] | None = None) -> EmailMessage:
-    """A multipart/alternative message with RFC 8058 one-click unsubscribe headers."""
-    message = EmailMessage(policy=_POLICY)
-    message["To"] = to
-    message["Subject"] = subject
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    for key, value in (headers or {}).items():
-        message[key] = value
-    message.set_content(text)
-    message.add_alternative(html_doc, subtype="html")
-    return message
+    _MARKS = re.compile(r"zzcabos(subject|preheader|body|unsubscribe)zz")
+
+    def __init__(self, template: Any, **fixed: Any) -> None:
+        self.template = template
+        self.fixed = fixed  # site, brand, base_url: the same for every message
+        self._skeletons: dict[str, str] = {}
+
+    def render(self, *, subject: str, preheader: str, body: str, unsubscribe_url: str) -> str:
+        key = str(get_locale())
+        skeleton = self._skeletons.get(key)
+        if skeleton is None:
+            marks = {name: Markup(f"zzcabos{mark}zz") for name, mark in (
+                ("subject", "subject"), ("preheader", "preheader"), ("body", "body"),
+                ("unsubscribe_url", "unsubscribe"))}
+            skeleton = self._skeletons[key] = self.template.render(**marks, **self.fixed)
+        values = {"subject": str(escape(subject)), "preheader": str(escape(preheader)), "body": body,
+                  "unsubscribe": str(escape(unsubscribe_url))}
+        return self._MARKS.sub(lambda m: values[m[1]], skeleton)
 
 
 @dataclass(frozen=True)
 class Composed:
     """One message ready to send, and what it says (for preview and tests)."""
 
-    message: EmailMessage
+    outgoing: Outgoing
     subject: str
     preheader: str
     text: str
     html: str
     targets: tuple[str, ...]
 
+    @property
+    def message(self) -> EmailMessage:
+        """The message parsed back (previews, test sends, tests): sending uses ``outgoing`` as written."""
+        return self.outgoing.as_message()
 
-def compose(*, subject: str, preheader: str, template: Template, values: Values, site: Any, base_url: str,
-            track: Callable[[str], str], unsubscribe_url: str, to: Address, wrap: Callable[..., str],
-            footer: str, headers: Mapping[str, str] | None = None) -> Composed:
-    """Fill, track and wrap one email: the HTML in the branded layout, the text with its footer."""
+
+def compose(*, app: Any, subject: str, preheader: str, template: Template, values: Values, base_url: str,
+            track: Callable[[str], str], unsubscribe_url: str, to: Address, layout: Layout,
+            footer: str, message_id: str, headers: list[tuple[str, str]] | None = None) -> Composed:
+    """Fill, track and wrap one email: the HTML in the branded layout, the text with its footer.
+
+    The message carries RFC 8058 one-click unsubscribe headers.
+    """
     subject = " ".join(fill_text(subject, values).split())
     preheader = " ".join(fill_text(preheader, values).split())
     body = render_body(template, values, base_url, track)
-    html_doc = wrap(subject=subject, preheader=preheader, body=body.html, site=site, brand=site.brand,
-                    base_url=base_url, unsubscribe_url=unsubscribe_url)
+    html_doc = layout.render(subject=subject, preheader=preheader, body=body.html, unsubscribe_url=unsubscribe_url)
     text = f"{body.text}\n-- \n{footer}\n"
-    message = build_message(to=to, subject=subject, text=text, html_doc=html_doc, unsubscribe_url=unsubscribe_url,
-                            headers=headers)
-    return Composed(message, subject, preheader, text, html_doc, body.targets)
+    headers = [("List-Unsubscribe", f"<{unsubscribe_url}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+               *(headers or [])]
+    outgoing = mail.outgoing(app, to=to, subject=subject, text=text, html=html_doc, message_id=message_id,
+                             headers=headers)
+    return Composed(outgoing, subject, preheader, text, html_doc, body.targets)

@@ -6,10 +6,15 @@ every move is a compare-and-set on (status, claimed_by) committed on its own:
 - *claim*: a batch of queued rows becomes ``claimed`` by this sender
   (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``, the
   single-writer lock), so concurrent senders never take the same row;
-- *sending*: just before the SMTP conversation, in one transaction, the row is
-  checked again (suppression, the enrolment still running, purchase mode, how
-  late it is) and marked ``sending``; only then does the conversation start;
-- *sent*: after the server accepted it, with its Message-ID.
+- *checked*: the claimed batch is checked (suppression, the enrolment still
+  running, purchase mode, how late it is: one statement each for the batch) and
+  rendered in one transaction; rows that must not go are settled there;
+- *sending*: just before the SMTP conversation the row is marked ``sending``
+  (committed) by a statement guarded by what may have changed since the check
+  (a suppression, the enrolment ended); only then does the conversation start;
+- *sent*: after the server accepted it, with its Message-ID, in the same commit
+  as the next row's ``sending`` mark (on PostgreSQL one statement:
+  ``one_statement``).
 
 If a sender dies, a ``claimed`` row was never attempted: once its claim is
 older than NURTURE_CLAIM_TIMEOUT it goes back to the queue. A ``sending`` row
@@ -28,20 +33,20 @@ the guide link emails (``cabos.site.guide_mail``) use it too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import smtplib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cabos import db, mail
@@ -50,10 +55,10 @@ from cabos.contacts.privacy import email_hash
 from cabos.content.library import Library
 from cabos.intent.rules import rules_of
 from cabos.intent.scoring import should_hand_off
-from cabos.intent.store import current_state
+from cabos.intent.store import State, current_state, current_states
 from cabos.nurture import subject_tests
-from cabos.nurture.bounces.models import remember
-from cabos.nurture.emails import Composed, Values, compose, recipient
+from cabos.nurture.bounces.models import SentMessage, remember, sent_message_row
+from cabos.nurture.emails import Composed, Layout, Values, compose, recipient
 from cabos.nurture.handoff import exit_sequences, hand_off, purchase_exits
 from cabos.nurture.links import click_token, unsubscribe_token
 from cabos.nurture.models import (
@@ -69,6 +74,7 @@ from cabos.nurture.models import (
     Enrolment,
     OutboxMessage,
 )
+from cabos.nurture.one_statement import start_statement
 from cabos.nurture.scheduler import begin_write, is_postgres
 from cabos.nurture.sequences import nurture_of
 from cabos.tracking.models import Event
@@ -89,7 +95,8 @@ class Composer:
         self.base_url = str(app.config["SITE_URL"] or library.site.base_url).rstrip("/")
         # Paths only: a worker has no request to build URLs from.
         self.adapter = app.url_map.bind("localhost")
-        self.layout = app.jinja_env.get_template("nurture/email.html")
+        self.layout = Layout(app.jinja_env.get_template("nurture/email.html"), site=library.site,
+                             brand=library.site.brand, base_url=self.base_url)
         self.secret = str(app.secret_key)
         self.domain = str(app.config["MAIL_FROM"]).rsplit("@", 1)[-1].strip("> ") or "localhost"
 
@@ -122,12 +129,11 @@ class Composer:
                                token=unsubscribe_token(self.secret, row_id, contact.id, contact.email))
         footer = "\n".join([f"{self.library.site.name} · {self.base_url}/",
                             _("To stop receiving these emails: %(url)s", url=unsubscribe)])
-        headers = {"Message-ID": make_msgid(idstring=f"nurture.{row_id}", domain=self.domain),
-                   "X-Cabos-Outbox": str(row_id)}
-        return compose(subject=subject, preheader=email.preheader, template=email.template, values=values,
-                       site=self.library.site, base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
-                       to=recipient(contact.name, contact.email), wrap=self.layout.render, footer=footer,
-                       headers=headers)
+        return compose(app=self.app, subject=subject, preheader=email.preheader, template=email.template,
+                       values=values, base_url=self.base_url, track=track, unsubscribe_url=unsubscribe,
+                       to=recipient(contact.name, contact.email), layout=self.layout, footer=footer,
+                       message_id=make_msgid(idstring=f"nurture.{row_id}", domain=self.domain),
+                       headers=[("X-Cabos-Outbox", str(row_id))])
 
 
 # --- settings --------------------------------------------------------------------------------------------
@@ -183,6 +189,15 @@ class SendCounts:
 # --- the sender ------------------------------------------------------------------------------------------
 
 
+def _core(session: Session, statement: Any, params: Any = None) -> Any:
+    """Run a statement on the session's connection, without the ORM's bookkeeping.
+
+    The sender's per-message statements touch rows it holds no objects for; through the
+    ORM each paid for synchronising the identity map, a third of the sender's time.
+    """
+    return session.connection().execute(statement, params)
+
+
 def _retry_safe(exc: mail.MailError) -> bool:
     """The server surely did not take the message: it said 4xx, or the conversation ended before DATA."""
     if exc.not_sent or (exc.code is not None and 400 <= exc.code < 500):
@@ -214,6 +229,7 @@ class Deliverer:
         self.database = db.database(app)
         self.id = sender_id or secrets.token_hex(8)
         self.policy = Policy.from_config(app.config)
+        self._statements: dict[str, Any] = {}
 
     # -- housekeeping --
 
@@ -273,7 +289,7 @@ class Deliverer:
         """
         counts = SendCounts()
         tried = 0
-        with mail.connection(self.app) as through:
+        with mail.connection(self.app) as through, self._autocommit() as at_once:
             while not (stop and stop()):
                 ids = self.claim(self.clock())
                 if not ids:
@@ -285,7 +301,7 @@ class Deliverer:
                         self._record(accepted, counts)
                         counts.released += self.release([r for r, _ in ready[i:]])
                         return counts
-                    verdict = self._start(row_id, accepted, counts)
+                    verdict = self._start(row_id, accepted, counts, at_once)
                     accepted = None
                     if verdict is not None:
                         counts.add(*verdict)
@@ -304,7 +320,7 @@ class Deliverer:
                 self._record(accepted, counts)
         return counts
 
-    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, EmailMessage]]:
+    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, mail.Message]]:
         """Check and render a claimed batch in one transaction; rows that must not go are settled now."""
         now = self.clock()
         ready = []
@@ -314,7 +330,7 @@ class Deliverer:
             if is_postgres(session):
                 query = query.with_for_update()
             rows = {row.id: row for row in session.scalars(query)}  # locked in one statement
-            self._preload(session, list(rows.values()))
+            self._preload(session, list(rows.values()), now)
             for row_id in ids:
                 outcome = self._check_and_render(session, row_id, now, rows.get(row_id))
                 if isinstance(outcome, tuple):
@@ -323,26 +339,75 @@ class Deliverer:
                     ready.append((row_id, outcome))
         return ready
 
-    def _start(self, row_id: int, accepted: tuple[int, str] | None, counts: SendCounts) -> tuple[str, str] | None:
-        """Record the previous send and mark this row ``sending`` (committed); or why it must not go."""
+    def _start(self, row_id: int, accepted: tuple[int, str] | None, counts: SendCounts,
+               at_once: Connection | None = None) -> tuple[str, str] | None:
+        """Record the previous send and mark this row ``sending`` (committed); or why it must not go.
+
+        Where the subclass has a guard (``_guard``: no suppression since the batch was checked,
+        the enrolment still running) it is part of the statement that marks the row sending;
+        only when that statement changes nothing is the row read to say why. On PostgreSQL
+        (``at_once``) all of it is one statement (``one_statement``).
+        """
+        if at_once is not None:
+            guard = self._guard(row_id)
+            records = self._sent_rows(*accepted, self.clock()) if accepted is not None else []
+            if guard is not None and records is not None:
+                if self._start_at_once(at_once, row_id, accepted, records, guard, counts):
+                    return None
+                accepted = None  # recorded; this row could not be marked: the usual path says why
         now = self.clock()
         table = self.model
         with self.database.session() as session:
             begin_write(session)
             if accepted is not None:
                 counts.add(*self._mark_sent(session, *accepted, now))
-            verdict = self._recheck(session, row_id)
-            if verdict is not None:
-                status, reason = verdict
-                changed = session.execute(update(table).where(
-                    table.id == row_id, table.status == CLAIMED, table.claimed_by == self.id)
-                    .values(status=status, reason=reason, claimed_by=None)).rowcount
-                return (("cancelled" if status == CANCELLED else "skipped") if changed else "lost"), reason
-            # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
-            changed = session.execute(update(table).where(
+            guard = self._guard(row_id)
+            verdict = self._recheck(session, row_id) if guard is None else None
+            if verdict is None:
+                # Committed before the SMTP conversation starts: from here on a crash means 'unknown'.
+                changed = _core(session, self._statement("sending" if guard is None else "sending_guarded"),
+                                {"p_row": row_id, "p_sender": self.id, "p_now": now, **(guard or {})}).rowcount
+                if changed or guard is None:
+                    return None if changed else ("lost", "")
+                verdict = self._recheck(session, row_id)
+                if verdict is None:
+                    return "lost", ""
+            status, reason = verdict
+            changed = _core(session, update(table).where(
                 table.id == row_id, table.status == CLAIMED, table.claimed_by == self.id)
-                .values(status=SENDING, sending_at=now, attempts=table.attempts + 1)).rowcount
-        return None if changed else ("lost", "")
+                .values(status=status, reason=reason, claimed_by=None)).rowcount
+            return (("cancelled" if status == CANCELLED else "skipped") if changed else "lost"), reason
+
+    def _start_at_once(self, at_once: Connection, row_id: int, accepted: tuple[int, str] | None,
+                       records: list[tuple[Any, dict[str, Any]]], guard: dict[str, Any], counts: SendCounts) -> bool:
+        """``_start`` in one statement, committed on its own (PostgreSQL); whether the row is now sending."""
+        now = self.clock()
+        shape = ("at_once", accepted is not None, tuple((model, tuple(sorted(values))) for model, values in records))
+        if shape not in self._statements:
+            self._statements[shape] = start_statement(self.model, self._guard_conditions(),
+                                                      [(model, columns) for model, columns in shape[2]], shape[1])
+        params = {"p_row": row_id, "p_sender": self.id, "p_now": now, **guard}
+        if accepted is not None:
+            params.update(p_prev=accepted[0], p_message_id=accepted[1][:255])
+        for i, (_model, values) in enumerate(records):
+            params.update({f"p_{i}_{column}": value for column, value in values.items()})
+        result = at_once.execute(self._statements[shape], params).one()
+        if accepted is not None:
+            counts.add("sent" if result[0] else "lost")
+        return bool(result[1] if accepted is not None else result[0])
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[Connection | None]:
+        """A connection in autocommit for the one-statement starts on PostgreSQL (None on SQLite)."""
+        if self.database.is_sqlite:
+            yield None
+            return
+        with self.database.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
+        """The rows a sent row leaves behind (model, values), known without reading; None: ``_record_sent`` reads."""
+        return None
 
     def _record(self, accepted: tuple[int, str] | None, counts: SendCounts) -> None:
         if accepted is not None:
@@ -353,6 +418,30 @@ class Deliverer:
     def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
         """What may have changed since the batch was checked (an unsubscribe, say), just before sending."""
         return None
+
+    def _guard(self, row_id: int) -> dict[str, Any] | None:
+        """The parameters of ``_guard_conditions`` for this row, or None: ``_recheck`` it first."""
+        return None
+
+    def _guard_conditions(self) -> tuple[Any, ...]:
+        """``_recheck`` as conditions of the statement that marks a row sending (bound parameters ``p_guard_*``)."""
+        return ()
+
+    def _statement(self, name: str) -> Any:
+        """A per-message statement, built once per sender (each message only binds its values)."""
+        if name not in self._statements:
+            t = self.model
+            mine = (t.id == bindparam("p_row"), t.claimed_by == bindparam("p_sender"))
+            if name == "sent":
+                # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
+                statement = update(t).where(*mine, t.status.in_((SENDING, UNKNOWN))).values(
+                    status=SENT, reason="", error="", sent_at=bindparam("p_now"), message_id=bindparam("p_message_id"))
+            else:
+                guard = self._guard_conditions() if name == "sending_guarded" else ()
+                statement = update(t).where(*mine, t.status == CLAIMED, *guard).values(
+                    status=SENDING, sending_at=bindparam("p_now"), attempts=t.attempts + 1)
+            self._statements[name] = statement
+        return self._statements[name]
 
     # -- one row --
 
@@ -375,7 +464,7 @@ class Deliverer:
             return self._failed(row_id, exc)
         return self._temporary(row_id, exc)  # type: ignore[arg-type]
 
-    def _prepare(self, row_id: int) -> EmailMessage | tuple[str, str]:
+    def _prepare(self, row_id: int) -> mail.Message | tuple[str, str]:
         """The message for a row this sender claimed, marked ``sending`` (committed); or (outcome, reason)."""
         now = self.clock()
         with self.database.session() as session:
@@ -388,11 +477,11 @@ class Deliverer:
             row.status, row.sending_at, row.attempts = SENDING, now, row.attempts + 1
         return message
 
-    def _preload(self, session: Session, rows: list[Any]) -> None:
-        """Load what the checks of a batch read, in a few statements (the session's identity map keeps it)."""
+    def _preload(self, session: Session, rows: list[Any], now: datetime) -> None:
+        """Load what the checks of a batch read, in a few statements, and keep it for the batch."""
 
     def _check_and_render(self, session: Session, row_id: int, now: datetime,
-                          locked: Any = None) -> EmailMessage | tuple[str, str]:
+                          locked: Any = None) -> mail.Message | tuple[str, str]:
         """The message for a row this sender still holds, or (outcome, reason) with the row settled."""
         if locked is not None:
             row = locked if locked.status == CLAIMED and locked.claimed_by == self.id else None
@@ -417,7 +506,7 @@ class Deliverer:
         """Why this row must not be sent now (CANCELLED or SKIPPED, and a reason), in the transaction that marks it sending."""
         return None
 
-    def _render(self, session: Session, row: Any) -> EmailMessage:
+    def _render(self, session: Session, row: Any) -> mail.Message:
         raise NotImplementedError
 
     def _claimed_row(self, session: Session, row_id: int) -> Any:
@@ -452,11 +541,8 @@ class Deliverer:
             return self._mark_sent(session, row_id, message_id, self.clock())
 
     def _mark_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> tuple[str, str]:
-        table = self.model
-        # 'unknown' too: a slow send may have been declared lost meanwhile; the server's answer wins.
-        changed = session.execute(update(table).where(
-            table.id == row_id, table.claimed_by == self.id, table.status.in_((SENDING, UNKNOWN)))
-            .values(status=SENT, reason="", error="", sent_at=now, message_id=message_id[:255])).rowcount
+        changed = _core(session, self._statement("sent"), {"p_row": row_id, "p_sender": self.id, "p_now": now,
+                                                          "p_message_id": message_id[:255]}).rowcount
         if changed:
             self._record_sent(session, row_id, message_id, now)
         return ("sent" if changed else "lost"), ""
@@ -498,6 +584,17 @@ class _Rendered:
     article: str | None
 
 
+@dataclass
+class _Batch:
+    """What the checks of a claimed batch read, loaded in a few statements (strong references: the
+    session's identity map alone would let the objects go)."""
+
+    contacts: dict[int, Contact] = field(default_factory=dict)
+    enrolments: dict[int, Enrolment] = field(default_factory=dict)
+    suppressed: set[str] = field(default_factory=set)  # email hashes
+    states: dict[int, State] = field(default_factory=dict)
+
+
 class Sender(Deliverer):
     """One nurture sender process: claims outbox rows, checks each again, sends it."""
 
@@ -510,22 +607,34 @@ class Sender(Deliverer):
         self.composer = Composer(app, self.library)
         self.rules = rules_of(self.library)
         self._rendered: dict[int, _Rendered] = {}
+        self._batch = _Batch()
 
     def _verdict(self, session: Session, row: OutboxMessage, now: datetime) -> tuple[str, str] | None:
-        contact = session.get(Contact, row.contact_id)
-        verdict = self._check(session, row, contact, session.get(Enrolment, row.enrolment_id), now)
+        contact = self._batch.contacts.get(row.contact_id) or session.get(Contact, row.contact_id)
+        enrolment = self._batch.enrolments.get(row.enrolment_id) or session.get(Enrolment, row.enrolment_id)
+        verdict = self._check(session, row, contact, enrolment, now)
         if verdict is None and self.composer.values(contact, row.data) is None:  # type: ignore[arg-type]
             return SKIPPED, "article_gone"
         return verdict
 
-    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, EmailMessage]]:
+    def _prepare_batch(self, ids: list[int], counts: SendCounts) -> list[tuple[int, mail.Message]]:
         self._rendered.clear()  # the previous batch is recorded by now
-        return super()._prepare_batch(ids, counts)
+        try:
+            return super()._prepare_batch(ids, counts)
+        finally:
+            self._batch = _Batch()
 
-    def _preload(self, session: Session, rows: list[OutboxMessage]) -> None:
-        if rows:
-            list(session.scalars(select(Contact).where(Contact.id.in_({r.contact_id for r in rows}))))
-            list(session.scalars(select(Enrolment).where(Enrolment.id.in_({r.enrolment_id for r in rows}))))
+    def _preload(self, session: Session, rows: list[OutboxMessage], now: datetime) -> None:
+        """One statement each for the batch's contacts, enrolments, suppressions and intent states."""
+        if not rows:
+            return
+        contacts = {c.id: c for c in session.scalars(select(Contact).where(
+            Contact.id.in_({r.contact_id for r in rows})))}
+        enrolments = {e.id: e for e in session.scalars(select(Enrolment).where(
+            Enrolment.id.in_({r.enrolment_id for r in rows})))}
+        hashes = {email_hash(c.email) for c in contacts.values()}
+        suppressed = set(session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
+        self._batch = _Batch(contacts, enrolments, suppressed, current_states(session, list(contacts), now, self.rules))
 
     def _recheck(self, session: Session, row_id: int) -> tuple[str, str] | None:
         seen = self._rendered.get(row_id)
@@ -551,8 +660,20 @@ class Sender(Deliverer):
             return CANCELLED, found.exit_reason or "exited"
         return None
 
-    def _render(self, session: Session, row: OutboxMessage) -> EmailMessage:
-        contact = session.get(Contact, row.contact_id)  # from the session's identity map: no query
+    def _guard(self, row_id: int) -> dict[str, Any] | None:
+        seen = self._rendered.get(row_id)
+        if seen is None:
+            return None
+        return {"p_guard_hash": seen.email_hash, "p_guard_enrolment": seen.enrolment_id}
+
+    def _guard_conditions(self) -> tuple[Any, ...]:
+        """Not suppressed since the batch was checked, and the enrolment still running (``_recheck`` in SQL)."""
+        return (~select(Suppression.email_hash).where(Suppression.email_hash == bindparam("p_guard_hash")).exists(),
+                select(Enrolment.id).where(Enrolment.id == bindparam("p_guard_enrolment"),
+                                           Enrolment.status != EXITED).exists())
+
+    def _render(self, session: Session, row: OutboxMessage) -> mail.Message:
+        contact = self._batch.contacts.get(row.contact_id) or session.get(Contact, row.contact_id)
         assert contact is not None
         values = self.composer.values(contact, row.data)
         assert values is not None
@@ -563,7 +684,7 @@ class Sender(Deliverer):
                                                       row.contact_id, self.clock())
             row.data = {**(row.data or {}), "subject": variant, **({"test": key} if key else {})}
         message = self.composer.compose(row.id, row.email, contact, values,
-                                        variant=(row.data or {}).get("subject")).message
+                                        variant=(row.data or {}).get("subject")).outgoing
         # What the start and the sent record need, so they do not read the row again.
         self._rendered[row.id] = _Rendered(email_hash(contact.email), row.enrolment_id, row.contact_id, row.sequence,
                                            row.step, row.email, (row.data or {}).get("article"))
@@ -574,14 +695,17 @@ class Sender(Deliverer):
         """Why this row must not be sent now, checked in the transaction that marks it sending."""
         if contact is None or enrolment is None:
             return CANCELLED, "erased"
-        if session.get(Suppression, email_hash(contact.email)) is not None:
+        key = email_hash(contact.email)
+        if key in self._batch.suppressed if contact.id in self._batch.contacts \
+                else session.get(Suppression, key) is not None:
             return CANCELLED, "unsubscribe"
         if enrolment.status == EXITED:
             return CANCELLED, enrolment.exit_reason or "exited"
         sequence = self.composer.nurture.sequences.get(row.sequence)
         if row.email not in self.composer.nurture.emails:
             return SKIPPED, "missing_email"
-        state = current_state(session, contact.id, now, self.rules)
+        state = self._batch.states.get(contact.id) if contact.id in self._batch.contacts \
+            else current_state(session, contact.id, now, self.rules)
         if state is not None and state.mode == "purchase" and state.mode_since >= enrolment.enrolled_at:
             # Switched to purchase mode after this step was queued and nobody stopped it yet.
             if should_hand_off(state.assessment, self.rules):
@@ -594,19 +718,29 @@ class Sender(Deliverer):
             return SKIPPED, "late"
         return None
 
-    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+    def _sent_rows(self, row_id: int, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]] | None:
         row = self._rendered.pop(row_id, None)
-        if row is None:
+        return None if row is None else self._rows_of(row_id, row, message_id, now)
+
+    def _rows_of(self, row_id: int, row: _Rendered, message_id: str, now: datetime) -> list[tuple[Any, dict[str, Any]]]:
+        """Its Message-ID's map row and its ``email_sent`` event (every column without a server default)."""
+        return [(SentMessage, sent_message_row(message_id=message_id, contact_id=row.contact_id, kind=self.kind,
+                                               ref_id=row_id, now=now, sequence=row.sequence, step=row.step)),
+                (Event, {"type": "email_sent", "occurred_at": now, "contact_id": row.contact_id, "problems": [],
+                         "engaged_ms": 0, "scroll_pct": 0, "read_to_end": False, "data": {
+                             "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
+                             "message_id": message_id, **({"article": row.article} if row.article else {})}})]
+
+    def _record_sent(self, session: Session, row_id: int, message_id: str, now: datetime) -> None:
+        rows = self._sent_rows(row_id, message_id, now)
+        if rows is None:  # not rendered by this sender's batch (send_one): read what the record needs
             found = session.execute(select(OutboxMessage.contact_id, OutboxMessage.sequence, OutboxMessage.step,
                                            OutboxMessage.email, OutboxMessage.data)
                                     .where(OutboxMessage.id == row_id)).one()
-            row = _Rendered("", 0, found.contact_id, found.sequence, found.step, found.email,
-                            (found.data or {}).get("article"))
-        remember(session, message_id=message_id, contact_id=row.contact_id, kind=self.kind, ref_id=row_id, now=now,
-                 sequence=row.sequence, step=row.step)
-        session.add(Event(type="email_sent", occurred_at=now, contact_id=row.contact_id, data={
-            "outbox": row_id, "sequence": row.sequence, "step": row.step, "email": row.email,
-            "message_id": message_id, **({"article": row.article} if row.article else {})}))
+            rows = self._rows_of(row_id, _Rendered("", 0, found.contact_id, found.sequence, found.step, found.email,
+                                                   (found.data or {}).get("article")), message_id, now)
+        for model, values in rows:
+            _core(session, insert(model), values)
 
 
 def suppress(session: Session, contact: Contact, reason: str, now: datetime) -> None:

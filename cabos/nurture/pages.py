@@ -139,7 +139,8 @@ def test_send(slug: str, step_id: str) -> Any:
         flash(_("This step's email is missing or has errors: run cabos check."), "error")
         return back
     message = composed.message
-    for header in ("Subject", "List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID", "X-Cabos-Outbox"):
+    for header in ("Subject", "List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID", "X-Cabos-Outbox", "Date",
+                   *mail.PROVIDER_HEADERS.values()):  # a test send gets its own Message-ID (and date)
         del message[header]
     message["Subject"] = _("[Test] %(subject)s", subject=composed.subject)
     try:

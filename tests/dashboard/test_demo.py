@@ -20,7 +20,7 @@ from cabos.dashboard.period import Period
 from cabos.intent.models import IntentChange
 from cabos.dashboard.models import Refresh
 from cabos.intent.models import IntentState
-from cabos.nurture.models import GuideMail
+from cabos.nurture.models import SENT, GuideMail, OutboxMessage
 from cabos.sales.models import Delivery, Handoff, HandoffOutcome
 from cabos.staff.models import StaffUser
 from cabos.tracking.models import Event, Visitor
@@ -62,6 +62,9 @@ def test_demo_fills_an_empty_database_and_then_refuses(runner, session, live_ser
     assert count(select(Event.id).where(Event.type == "form_submit")) == count(select(Contact.id)) > 3
     assert count(select(Event.id).where(Event.type == "merge")) > 3  # identify stitched the readers' visitors
     assert count(select(IntentState.id).where(IntentState.contact_id.is_not(None))) > 3  # intent updated
+    # Most who ticked the box confirmed it (double opt-in), so nurture had people to write to.
+    assert count(select(Contact.id).where(Contact.consent_at.is_not(None))) > 3
+    assert count(select(OutboxMessage.id).where(OutboxMessage.status == SENT)) > 3
     assert session.scalar(select(StaffUser.role).where(StaffUser.email == "admin@example.com")) == "admin"
     assert session.get(Refresh, "readers") is not None  # the dashboard's rollup is ready
     # Salespeople follow every handoff (however it was made: a rescore or a nurture tick), so the

@@ -95,15 +95,22 @@ class SlowSmtp:
     host: str
     port: int
     delay: float = 0.0
+    # The n-th message (1-based) gets no answer until release(): "the message is with the server"
+    # for as long as a test needs, however slow the machine (a delay is a bet on timing).
+    hold: int | None = None
     started: list[str] = field(default_factory=list)  # outbox ids whose DATA arrived (before the delay)
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
     def outbox_ids(self) -> list[int]:
         with self.lock:
             return [int(m["X-Cabos-Outbox"]) for m in self.messages]
 
-    def wait_started(self, count: int, timeout: float = 20.0) -> None:
+    def wait_started(self, count: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -131,6 +138,9 @@ class _Handler:
             self.server.started.append(str(message["X-Cabos-Outbox"]))
             # Counted as delivered once the server has the whole message, as a real MTA would.
             self.server.messages.append(message)  # type: ignore[arg-type]
+            held = len(self.server.started) == self.server.hold
+        while held and not self.server.released.is_set():
+            await asyncio.sleep(0.01)
         if self.server.delay:
             await asyncio.sleep(self.server.delay)
         return "250 Message accepted for delivery"

@@ -69,18 +69,19 @@ def test_a_sender_killed_mid_batch_and_restarted_sends_no_duplicate(  # type: ig
         guide_event(session, add_contact(session, f"p{i}@example.com", f"Person {i}"))
     session.commit()
     tick(app, send=False)
-    slow_smtp.delay = 1.0
-    env = cabos_env(database_url, content_dir, **slow_smtp.env(), CABOS_NURTURE_CLAIM_SIZE="8")
+    slow_smtp.hold = 3  # the third message is with the server, its answer not given until the sender is dead
+    env = cabos_env(database_url, content_dir, **{**slow_smtp.env(), "CABOS_MAIL_TIMEOUT": "120"},
+                    CABOS_NURTURE_CLAIM_SIZE="8")
     sender = spawn(["nurture", "run"], env)
-    slow_smtp.wait_started(3)  # the third message is with the server, its answer not yet given
+    slow_smtp.wait_started(3)
     sender.send_signal(signal.SIGKILL)
-    sender.communicate(timeout=10)
+    sender.communicate(timeout=30)
+    slow_smtp.release()
     in_flight = int(slow_smtp.started[2])
     before = {r.id: r.status for r in rows(session)}
     assert before[in_flight] == "sending"
     assert sorted(before.values()) == ["claimed"] * 5 + ["sending"] + ["sent"] * 2
 
-    slow_smtp.delay = 0
     # Restarted (here: at once, with no grace period) it recovers instead of repeating.
     finish(spawn(["nurture", "run"], {**env, "CABOS_NURTURE_STUCK_AFTER": "0", "CABOS_NURTURE_CLAIM_TIMEOUT": "0"}))
     after = {r.id: (r.status, r.reason) for r in rows(session)}
@@ -96,12 +97,14 @@ def test_the_worker_stops_cleanly_on_sigterm_between_two_messages(  # type: igno
         guide_event(session, add_contact(session, f"p{i}@example.com", f"Person {i}"))
     session.commit()
     tick(app, send=False)
-    slow_smtp.delay = 0.5
-    env = cabos_env(database_url, content_dir, **slow_smtp.env(), CABOS_NURTURE_CLAIM_SIZE="4")
+    slow_smtp.hold = 1  # answered only once the worker has been told to stop
+    env = cabos_env(database_url, content_dir, **{**slow_smtp.env(), "CABOS_MAIL_TIMEOUT": "120"},
+                    CABOS_NURTURE_CLAIM_SIZE="4")
     worker = spawn(["worker", "--interval", "0.2"], env)
     slow_smtp.wait_started(1)
     worker.send_signal(signal.SIGTERM)
-    output = finish(worker, timeout=20)
+    slow_smtp.release()
+    output = finish(worker, timeout=60)
     assert "worker: stopped" in output
     statuses = sorted(r.status for r in rows(session))
     # The message on the wire was finished and recorded; the rest went back to the queue.

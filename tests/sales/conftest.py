@@ -7,7 +7,9 @@ intent store) → handoff. Times are relative to now so decay stays small.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,3 +110,23 @@ def journey(app: Flask, db, make_staff):  # type: ignore[no-untyped-def]
         session.expunge_all()
     j.seller = seller  # type: ignore[attr-defined]
     return j
+
+
+def two_workers_at_once(job: Callable[[], None]) -> None:
+    """Run ``job`` in two threads released together (two workers' ticks); raise what either raised."""
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            job()
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors

@@ -17,6 +17,7 @@ from cabos.db import utcnow
 from cabos.sales.alerts import queue_overdue
 from cabos.sales.models import Delivery, Handoff
 from cabos.sales.webhooks import deliver_due
+from tests.sales.conftest import two_workers_at_once
 
 
 def slack_problems(body: dict[str, Any]) -> list[str]:
@@ -139,23 +140,7 @@ def test_overdue_alert_is_queued_and_delivered_once_with_two_workers(app: Flask,
     with db.sessions() as s:
         s.get(Handoff, journey.handoff.id).due_at = utcnow() - timedelta(minutes=5)
         s.commit()
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            queue_overdue(app)
-            deliver_due(app)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors
+    two_workers_at_once(lambda: (queue_overdue(app), deliver_due(app)))
     queue_overdue(app)
     deliver_due(app)
     assert len(slack.bodies) == 2 and len(teams.bodies) == 2, slack.bodies

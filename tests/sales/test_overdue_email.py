@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from cabos.sales.alerts import OVERDUE_WINDOW, queue_overdue
 from cabos.sales.models import Delivery, Handoff
 from cabos.sales.webhooks import deliver_due
 from tests.conftest import DEMO_CONTENT
+from tests.sales.conftest import two_workers_at_once
 
 SUBJECTS = {"es": "Vencido: Marta Ruiz sigue esperando tu primera respuesta (Almacenes Ruiz)",
             "en": "Overdue: Marta Ruiz is still waiting for your first answer (Almacenes Ruiz)"}
@@ -56,23 +56,7 @@ def test_an_overdue_handoff_emails_the_salesperson_once_with_two_workers(app: Fl
     deliver_due(app)  # the handoff's own email
     assert len(smtp_server.messages) == 1
     make_overdue(db, journey)
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            queue_overdue(app)
-            deliver_due(app)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors
+    two_workers_at_once(lambda: (queue_overdue(app), deliver_due(app)))
     assert queue_overdue(app) == 0 and deliver_due(app) == {"delivered": 0, "retry": 0, "failed": 0}
     assert len(smtp_server.messages) == 2, [m.message["Subject"] for m in smtp_server.messages]
     reminder = smtp_server.messages[1]

@@ -44,6 +44,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "mail_api.api_deliverability": frozenset({"admin", "marketer"}),
     "api.contacts": EVERYONE,
     "api.contact": EVERYONE,
+    "api.patch_contact": frozenset({"admin", "sales"}),
     "api.trail": EVERYONE,
     "api.handoffs": EVERYONE,
     "api.handoff": EVERYONE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cabos.db import Base, utcnow
@@ -55,8 +55,16 @@ def bare(message_id: str) -> str:
 def remember(session: Session, *, message_id: str, contact_id: int, kind: str, ref_id: int, now: datetime,
              sequence: str = "", step: str = "") -> None:
     """Map a sent email's Message-ID to its send (in the transaction that marks it sent)."""
-    session.add(SentMessage(message_id=bare(message_id)[:255], contact_id=contact_id, kind=kind, ref_id=ref_id,
-                            sequence=sequence, step=step, sent_at=now))
+    # A plain INSERT on the connection: one per message sent, nothing reads it back in this session.
+    session.connection().execute(insert(SentMessage), sent_message_row(
+        message_id=message_id, contact_id=contact_id, kind=kind, ref_id=ref_id, now=now, sequence=sequence, step=step))
+
+
+def sent_message_row(*, message_id: str, contact_id: int, kind: str, ref_id: int, now: datetime,
+                     sequence: str = "", step: str = "") -> dict[str, object]:
+    """The values of a ``mail_messages`` row."""
+    return {"message_id": bare(message_id)[:255], "contact_id": contact_id, "kind": kind, "ref_id": ref_id,
+            "sequence": sequence, "step": step, "sent_at": now}
 
 
 class Feedback(Base):
