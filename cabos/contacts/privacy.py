@@ -74,6 +74,8 @@ NOT_PERSONAL: dict[str, str] = {
                    "timestamp), `updated_at`",
     "broadcasts": "one row per broadcast queued: `slug` (its file), `segment`, `subject`, how many `recipients`, "
                   "`queued_at` and `queued_by` (worker, cli); who they were is in broadcast_sends",
+    "subject_tests": "one A/B subject test of a broadcast or a sequence step: `key` (which broadcast or step), "
+                     "`started_at`, the `winner` (a subject line's number) and `decided_at`; no recipients",
     "nurture_cursors": "how far the nurture scheduler has read the events trail: `name`, `position` (an event id), "
                        "`updated_at`",
     "staff_alerts": "emails to a staff account about its own sign-ins (throttled attempts): `id`, `user_id` (a staff "
