@@ -363,7 +363,7 @@ class Simulation:
             with db.session_scope(self.app) as session:
                 sent = session.scalars(select(OutboxMessage).where(
                     OutboxMessage.status == SENT, OutboxMessage.sent_at > now - timedelta(days=1),
-                    OutboxMessage.sent_at <= now)).all()
+                    OutboxMessage.sent_at <= now).order_by(OutboxMessage.id)).all()  # one order on every database
                 rows = [(r.id, r.email, r.contact_id) for r in sent]
             self.summary.emails_sent += len(rows)
             base = site_url()

@@ -43,12 +43,15 @@ def content_dir() -> Path:
 # The history ends "now", and its days fall on the clock differently at every hour: at 60 days and
 # 60 people a run at one hour closes a deal that a run at another leaves open. The seed and a fixed
 # "now" make the run the same in every CI run, so what it shows is the code's doing, not the clock's.
+# So small a world is seed-sensitive (seeds 1 and 3 make no deal at all; SQLite and PostgreSQL differ
+# in the order some rows come back): seed 4 gives handoffs and wins on both. ./run.sh's 180 days and
+# 240 people gave 31 handoffs and 14 won.
 DEMO_NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # after the demo content's last date: nothing scheduled
 
 
 def test_demo_fills_an_empty_database_and_then_refuses(runner, session, live_server, chromium, tmp_path) -> None:
     with time_machine.travel(DEMO_NOW):
-        result = runner.invoke(args=["demo", "--days", "60", "--people", "60", "--seed", "5"])
+        result = runner.invoke(args=["demo", "--days", "60", "--people", "60", "--seed", "4"])
     assert result.exit_code == 0, result.output
     assert "Sign in at /staff/login as admin@example.com with the password: " in result.output
     password = result.output.split("with the password: ")[1].split()[0]
