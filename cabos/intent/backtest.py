@@ -34,7 +34,7 @@ from cabos.intent.rules import Rules
 from cabos.intent.scoring import fit, grade_for, grade_rank
 from cabos.intent.bulk import chunk_map, id_ranges, read_chunk
 from cabos.intent.store import fields_of
-from cabos.intent.timeline import walk
+from cabos.intent.timeline import first_entry
 from cabos.tracking.models import Event
 
 QUALIFIED = ("accepted", "won", "lost")
@@ -119,8 +119,7 @@ def rules_handoff(readings: list[Any], fields: dict[str, Any], rules: Rules, unt
     if not _eligible(fields, rules):
         return None
     before = [r for r in readings if r.occurred_at < until and r.type != "outcome"]
-    w = walk(before, rules, until - timedelta(microseconds=1))
-    return w.episodes[0][0] if w.episodes else None
+    return first_entry(before, rules, until - timedelta(microseconds=1))
 
 
 def backtest(session: Session, rules_sets: list[Rules], now: datetime, batch_size: int = 1000,

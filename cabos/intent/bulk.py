@@ -72,23 +72,52 @@ def read_chunk(session: Session, lo: int, hi: int) -> list[tuple[Any, list[Readi
     """The contacts with ids in ``lo..hi``, each with their scored events in time order (read-only)."""
     people = session.execute(select(*_PROFILE).where(Contact.id.between(lo, hi)).order_by(Contact.id)).all()
     readings: dict[int, list[Reading]] = {p.id: [] for p in people}
-    # One pass along ix_events_contact_time; the rows come grouped by contact, already in the order
-    # the walk sorts them in (its sort is then linear).
-    own = (select(Event.contact_id, *_COLUMNS)
-           .where(Event.contact_id.between(lo, hi), Event.type.in_(SCORED_TYPES))
-           .order_by(Event.contact_id, Event.occurred_at, Event.id))
-    stitched = (select(Visitor.contact_id, *_COLUMNS).join(Visitor, Visitor.id == Event.visitor_id)
-                .where(Visitor.contact_id.between(lo, hi), Event.contact_id.is_(None), Event.type.in_(SCORED_TYPES)))
-    connection = session.connection()  # Core rows: the ORM's result layer would double the cost
-    for query in (own, stitched):
+    connection = session.connection()
+    for query in _TRAIL_QUERIES:
         current, trail = None, None
-        for row in connection.execute(query):
+        for row in _fetch_raw(connection, query, lo=lo, hi=hi):
             owner = row[0]
             if owner != current:
                 current, trail = owner, readings.get(owner)
             if trail is not None:
                 trail.append(to_reading(row))
     return [(p, readings[p.id]) for p in people]
+
+
+# One pass along ix_events_contact_time; the rows come grouped by contact, already in the order the
+# walk sorts them in (its sort is then linear). Then the events of visitors stitched to them.
+_TRAIL_QUERIES = (
+    select(Event.contact_id, *_COLUMNS)
+    .where(Event.contact_id.between(bindparam("lo", 0), bindparam("hi", 0)), Event.type.in_(SCORED_TYPES))
+    .order_by(Event.contact_id, Event.occurred_at, Event.id),
+    select(Visitor.contact_id, *_COLUMNS).join(Visitor, Visitor.id == Event.visitor_id)
+    .where(Visitor.contact_id.between(bindparam("lo", 0), bindparam("hi", 0)), Event.contact_id.is_(None),
+           Event.type.in_(SCORED_TYPES)),
+)
+_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+
+def _fetch_raw(connection: Any, query: Any, **params: Any) -> list[tuple[Any, ...]]:
+    """All rows of ``query`` as the driver's own tuples.
+
+    Millions of rows: SQLAlchemy's result layer (a Row per row, one fetch call each) cost as much as
+    the database's own work. The columns need no conversion (``store._COLUMNS`` selects text), so the
+    statement is compiled once per dialect and run on the DB-API cursor.
+    """
+    key = (id(query), connection.dialect.name)
+    known = _COMPILED.get(key)
+    if known is None:
+        compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+        known = _COMPILED[key] = (str(compiled), tuple(compiled.positiontup) if compiled.positional else None,
+                                  dict(compiled.params))
+    sql, order, defaults = known
+    values = {**defaults, **params}
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, [values[k] for k in order] if order is not None else values)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def contact_batches(session: Session, batch_size: int = 1000) -> Iterator[list[tuple[Any, list[Reading]]]]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cabos.intent.contributions import DAY, INFORMATION, PURCHASE, Reading, contribution, skimmed
+from cabos.intent.contributions import DAY, INFORMATION, PURCHASE, Reading, judge
 from cabos.intent.patterns import Seen, focus, path, scanning
 from cabos.intent.rules import Rules
 
@@ -103,6 +103,7 @@ def _iso(value: datetime) -> str:
 class _Walker:
     def __init__(self, rules: Rules, t0: datetime) -> None:
         self.rules = rules
+        self.judge = judge(rules)
         self.t0 = t0
         self.half_life = rules.half_life_days * DAY
         self.acc: dict[tuple[str, str], _Acc] = {}
@@ -140,11 +141,11 @@ class _Walker:
     def score_at(self, t: datetime) -> float:
         return self.total * 0.5 ** ((t - self.t0).total_seconds() / self.half_life)
 
-    def add(self, r: Reading, base: float, share: float, points: float, evidence: bool) -> None:
+    def add(self, r: Reading, key: tuple[str, str], base: float, share: float, points: float,
+            evidence: bool) -> None:
         t = r.occurred_at
         growth = self._growth(t)
         norm = (base - points) * growth
-        key = (r.content_kind or "", r.content_slug or "")
         a = self.acc.get(key)
         if a is None:
             a = self.acc[key] = _Acc(r, norm, share, points, 0, 0, t, None, base=base - points)
@@ -166,7 +167,8 @@ class _Walker:
             self.total += a.bonus - old
         a.visits += 1
         a.ms += r.engaged_ms
-        a.last_at = max(a.last_at, t)
+        if t > a.last_at:
+            a.last_at = t
         if evidence and (a.evidence_at is None or t > a.evidence_at):
             a.evidence_at = t
             if self.latest_evidence is None or t > self.latest_evidence:
@@ -276,7 +278,8 @@ class _Walker:
             d = r.detail or {}
             form = str(d.get("form") or "hand_raise")[:200]
             points = self.rules.exit.hand_raise_points
-            self.add(Reading(t, "form", form, None, (), 0, 0, False, "hand_raise", r.id), points, 0.0, points, True)
+            self.add(Reading(t, "form", form, None, (), 0, 0, False, "hand_raise", r.id), ("form", form), points, 0.0,
+                     points, True)
             self.last_keep = t
             request = {"entry": "hand_raise", "form": form, "kind": str(d.get("kind") or "")[:40],
                        "message": str(d.get("message") or "")[:2000], "at": _iso(t)}
@@ -287,20 +290,19 @@ class _Walker:
                 self.blocked_after = None  # asking is new evidence, whatever sales said before
                 self.enter(t, request)
             return
-        seen = r.type == "reading" and r.content_kind != "page" and bool(r.problems)
-        fast = skimmed(r, self.rules) if seen else None
-        base, share, points, evidence = contribution(r, self.rules, fast)
+        base, share, points, evidence, fast = self.judge.weigh(r)
         if base <= 0:
             return
-        self.add(r, base, share, points, evidence)
-        if seen:
-            self.seen.append(Seen(t, (r.content_kind or "", r.content_slug or ""), r.stage, r.problems, base,
-                                  r.engaged_ms, bool(fast)))
+        key = (r.content_kind or "", r.content_slug or "")
+        self.add(r, key, base, share, points, evidence)
+        page = key[0] == "page"
+        if r.type == "reading" and not page and r.problems:
+            self.seen.append(Seen(t, key, r.stage, r.problems, base, r.engaged_ms, fast))
             self.seen_at.append(t)
-        if points > 0 and r.content_kind == "page":
+        if points > 0 and page:
             # A page about buying from us (pricing, demo), not a case study: reading two case studies in a
             # sitting is what researchers do too.
-            self.signal_visits.append((t, (r.content_kind or "", r.content_slug or "")))
+            self.signal_visits.append((t, key))
         if evidence or points > 0:
             self.last_keep = t
             if w.mode == PURCHASE:
@@ -348,3 +350,21 @@ def walk(readings: Iterable[Reading], rules: Rules, now: datetime) -> Walk:
     for r in events:
         walker.step(r)
     return walker.finish(now)
+
+
+def first_entry(readings: Iterable[Reading], rules: Rules, now: datetime) -> datetime | None:
+    """When the trail up to ``now`` first entered purchase mode (None: never); the walk stops there.
+
+    What a backtest asks of every contact: everything after the first entry cannot change the answer.
+    """
+    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    if not events:
+        return None
+    walker = _Walker(rules, events[0].occurred_at)
+    episodes = walker.walk.episodes
+    for r in events:
+        walker.step(r)
+        if episodes:
+            return episodes[0][0]
+    return None
+
