@@ -70,6 +70,9 @@ class FitMatch:
     condition: str
     exclude: bool = False
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return FitMatch, (self.field, self.value, self.points, self.label, self.condition, self.exclude)
+
 
 @dataclass(frozen=True)
 class Assessment:
