@@ -227,9 +227,12 @@ def grade_rank(grade: str | None) -> int:
 
 
 def assess(readings: Iterable[Reading], fields: Mapping[str, Any] | None, rules: Rules,
-           now: datetime) -> Assessment:
-    """Score ``readings`` as of ``now`` (later events are ignored); grade ``fields`` (None: visitor)."""
-    w = walk(readings, rules, now)
+           now: datetime, values: bool = True) -> Assessment:
+    """Score ``readings`` as of ``now`` (later events are ignored); grade ``fields`` (None: visitor).
+
+    ``values=False``: mode, grade and their reasons only (no items, score 0): what a replay counts.
+    """
+    w = walk(readings, rules, now, values)
     if fields is None:
         grade, points, found = None, None, ()
     else:

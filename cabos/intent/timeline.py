@@ -148,7 +148,8 @@ class _Walker:
         return self.total * 0.5 ** ((t - self.t0).total_seconds() / self.half_life)
 
     def add(self, r: Reading, key: tuple[str, str], base: float, share: float, points: float,
-            evidence: bool) -> None:
+            evidence: bool) -> float:
+        """Count ``r``; returns the growth factor at its time (the running sum over it is the score then)."""
         t = r.occurred_at
         growth = self._growth(t)
         norm = (base - points) * growth
@@ -179,6 +180,7 @@ class _Walker:
             a.evidence_at = t
             if self.latest_evidence is None or t > self.latest_evidence:
                 self.latest_evidence = t
+        return growth
 
     # -- mode --------------------------------------------------------------------------------
 
@@ -222,9 +224,9 @@ class _Walker:
         w.episodes[-1] = (start, t, str(why.get("exit")))
         w.mode, w.until, w.why = INFORMATION, None, why
 
-    def check_entry(self, t: datetime) -> None:
+    def check_entry(self, t: datetime, score: float) -> None:
+        """Enter purchase mode at ``t`` if the evidence, the ``score`` then and the reading patterns say so."""
         rules = self.rules
-        score = self.score_at(t)
         threshold = rules.threshold
         if score < self.lowest_threshold:
             return  # not even every sign of choosing would lower the threshold that far: nothing more to look at
@@ -300,7 +302,7 @@ class _Walker:
         if base <= 0:
             return
         key = (r.content_kind or "", r.content_slug or "")
-        self.add(r, key, base, share, points, evidence)
+        growth = self.add(r, key, base, share, points, evidence)
         page = key[0] == "page"
         if r.type == "reading" and not page and r.problems:
             self.seen.append(Seen(t, key, r.stage, r.problems, base, r.engaged_ms, fast))
@@ -314,14 +316,14 @@ class _Walker:
             if w.mode == PURCHASE:
                 w.until = t + self.silence
         if w.mode == INFORMATION:
-            self.check_entry(t)
+            self.check_entry(t, self.total / growth)
         elif w.entered_at is not None and w.why.get("entry") == "reading" and t - w.entered_at < _SECOND_LOOK:
             # Entered on reading early in a sitting: if the rest of it reads as research, it was research.
             verdict = self.verdict(t)
             if verdict is not None:
                 self.leave(t, {**verdict, "exit": "pattern", "at": _iso(t)})
 
-    def finish(self, now: datetime) -> Walk:
+    def finish(self, now: datetime, values: bool = True) -> Walk:
         w = self.walk
         if w.mode == PURCHASE and w.until is not None and w.until <= now:
             self.leave(w.until, {"exit": "silence", "at": _iso(w.until)})
@@ -331,7 +333,7 @@ class _Walker:
                 w.why = {**verdict, "at": _iso(self.judge_at)}
         # Item values computed afresh at ``now`` from the readings that count, not from the running sum:
         # exact, and the same whatever the first event was.
-        w.items = tuple(Item(k[0], k[1], a.reading.stage, tuple(a.reading.problems), self._value(a, now),
+        w.items = () if not values else tuple(Item(k[0], k[1], a.reading.stage, tuple(a.reading.problems), self._value(a, now),
                              a.share, a.points, a.visits, a.ms, a.last_at, a.reading.id, a.evidence_at)
                         for k, a in self.acc.items())
         w.evidence_count = len(self.evidence_times(now))
@@ -347,15 +349,18 @@ class _Walker:
         return value
 
 
-def walk(readings: Iterable[Reading], rules: Rules, now: datetime) -> Walk:
-    """Walk the trail up to ``now`` (later events are ignored): items as worth at ``now``, mode and episodes."""
+def walk(readings: Iterable[Reading], rules: Rules, now: datetime, values: bool = True) -> Walk:
+    """Walk the trail up to ``now`` (later events are ignored): items as worth at ``now``, mode and episodes.
+
+    ``values=False``: the mode, its reasons and episodes only, no items (what a replay counts).
+    """
     events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
     if not events:
         return Walk()
     walker = _Walker(rules, events[0].occurred_at)
     for r in events:
         walker.step(r)
-    return walker.finish(now)
+    return walker.finish(now, values)
 
 
 def first_entry(readings: Iterable[Reading], rules: Rules, now: datetime) -> datetime | None:
