@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cabos.content.library import Library
 from cabos.intent.explain import fit_reason, mode_reason, num
 from cabos.intent.rules import GRADES, MODES, Rules
-from cabos.intent.scoring import Assessment, assess, should_hand_off
+from cabos.intent.scoring import Assessment, assess, assess_many, should_hand_off
 from cabos.intent.bulk import chunk_map, id_ranges, read_chunk
 from cabos.intent.store import fields_of
 
@@ -67,8 +67,7 @@ def _replay_range(session: Session, lo: int, hi: int, current: Rules, candidate:
     for person, readings in read_chunk(session, lo, hi):
         fields = fields_of(person)
         # Counting needs the mode, grade and handoff only; the items are worked out for the samples.
-        a = assess(readings, fields, current, now, values=False)
-        b = assess(readings, fields, candidate, now, values=False)
+        a, b = assess_many(readings, fields, (current, candidate), now, values=False)
         report.contacts += 1
         report.modes[a.mode][0] += 1
         report.modes[b.mode][1] += 1

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +52,7 @@ from cabos.intent.contributions import (
     skimmed,
 )
 from cabos.intent.rules import GRADES, FitRule, Rules, fold
-from cabos.intent.timeline import Item, walk
+from cabos.intent.timeline import Item, Walk, walk, walk_many
 
 __all__ = ["DAY", "DETAILED_TYPES", "INFORMATION", "PURCHASE", "SCORED_TYPES", "Reading", "Item", "FitMatch",
            "Assessment", "contribution", "decay", "engagement_share", "skimmed", "assess", "fit", "grade_for",
@@ -232,7 +232,16 @@ def assess(readings: Iterable[Reading], fields: Mapping[str, Any] | None, rules:
 
     ``values=False``: mode, grade and their reasons only (no items, score 0): what a replay counts.
     """
-    w = walk(readings, rules, now, values)
+    return _assessed(walk(readings, rules, now, values), fields, rules, now)
+
+
+def assess_many(readings: Sequence[Reading], fields: Mapping[str, Any] | None, rules: Sequence[Rules],
+                now: datetime, values: bool = True) -> list[Assessment]:
+    """``assess`` under each of ``rules``, the trail counted once where they count alike (``walk_many``)."""
+    return [_assessed(w, fields, r, now) for w, r in zip(walk_many(readings, rules, now, values), rules, strict=True)]
+
+
+def _assessed(w: Walk, fields: Mapping[str, Any] | None, rules: Rules, now: datetime) -> Assessment:
     if fields is None:
         grade, points, found = None, None, ()
     else:

@@ -27,12 +27,12 @@ information mode with no event needed (``Assessment.at``).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cabos.intent.contributions import DAY, INFORMATION, PURCHASE, Reading, judge
+from cabos.intent.contributions import DAY, INFORMATION, PURCHASE, Judge, Reading, judge
 from cabos.intent.patterns import Seen, focus, path, scanning
 from cabos.intent.rules import Rules
 
@@ -104,6 +104,10 @@ class Walk:
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
+
+
+def _form(r: Reading) -> str:
+    return str((r.detail or {}).get("form") or "hand_raise")[:200]
 
 
 class _Walker:
@@ -268,6 +272,45 @@ class _Walker:
         return found
 
     def step(self, r: Reading) -> None:
+        self.decide(r, self.count(r))
+
+    # The walk in two halves. ``count`` is what the event adds to the trail (values, what was seen,
+    # the latest evidence): it depends on the rules' arithmetic only, not on the mode. ``decide`` is
+    # what it does to the mode. Rules that share the arithmetic (a replay of a new threshold, silence
+    # or fit) share one count and decide each on their own (``walk_many``).
+
+    def count(self, r: Reading) -> tuple[float, bool] | None:
+        """Count ``r`` in the trail; (the score just after it, whether it keeps purchase mode fresh), or None."""
+        t = r.occurred_at
+        if r.type == "outcome":
+            return None
+        if r.type == "hand_raise":
+            form = _form(r)
+            points = self.rules.exit.hand_raise_points
+            growth = self.add(Reading(t, "form", form, None, (), 0, 0, False, "hand_raise", r.id), ("form", form),
+                              points, 0.0, points, True)
+            self.last_keep = t
+            return self.total / growth, True
+        base, share, points, evidence, fast = self.judge.weigh(r)
+        if base <= 0:
+            return None
+        key = (r.content_kind or "", r.content_slug or "")
+        growth = self.add(r, key, base, share, points, evidence)
+        page = key[0] == "page"
+        if r.type == "reading" and not page and r.problems:
+            self.seen.append(Seen(t, key, r.stage, r.problems, base, r.engaged_ms, fast))
+            self.seen_at.append(t)
+        if points > 0 and page:
+            # A page about buying from us (pricing, demo), not a case study: reading two case studies in a
+            # sitting is what researchers do too.
+            self.signal_visits.append((t, key))
+        keep = evidence or points > 0
+        if keep:
+            self.last_keep = t
+        return self.total / growth, keep
+
+    def decide(self, r: Reading, counted: tuple[float, bool] | None) -> None:
+        """What ``r`` (counted already: ``count``'s answer) does to the mode."""
         t = r.occurred_at
         w = self.walk
         if w.mode == PURCHASE and w.until is not None and w.until <= t:
@@ -282,14 +325,11 @@ class _Walker:
                 else:
                     w.why = why
             return
+        if counted is None:
+            return
         if r.type == "hand_raise":
             d = r.detail or {}
-            form = str(d.get("form") or "hand_raise")[:200]
-            points = self.rules.exit.hand_raise_points
-            self.add(Reading(t, "form", form, None, (), 0, 0, False, "hand_raise", r.id), ("form", form), points, 0.0,
-                     points, True)
-            self.last_keep = t
-            request = {"entry": "hand_raise", "form": form, "kind": str(d.get("kind") or "")[:40],
+            request = {"entry": "hand_raise", "form": _form(r), "kind": str(d.get("kind") or "")[:40],
                        "message": str(d.get("message") or "")[:2000], "at": _iso(t)}
             if w.mode == PURCHASE:
                 w.until = t + self.silence
@@ -298,30 +338,20 @@ class _Walker:
                 self.blocked_after = None  # asking is new evidence, whatever sales said before
                 self.enter(t, request)
             return
-        base, share, points, evidence, fast = self.judge.weigh(r)
-        if base <= 0:
-            return
-        key = (r.content_kind or "", r.content_slug or "")
-        growth = self.add(r, key, base, share, points, evidence)
-        page = key[0] == "page"
-        if r.type == "reading" and not page and r.problems:
-            self.seen.append(Seen(t, key, r.stage, r.problems, base, r.engaged_ms, fast))
-            self.seen_at.append(t)
-        if points > 0 and page:
-            # A page about buying from us (pricing, demo), not a case study: reading two case studies in a
-            # sitting is what researchers do too.
-            self.signal_visits.append((t, key))
-        if evidence or points > 0:
-            self.last_keep = t
-            if w.mode == PURCHASE:
-                w.until = t + self.silence
+        score, keep = counted
+        if keep and w.mode == PURCHASE:
+            w.until = t + self.silence
         if w.mode == INFORMATION:
-            self.check_entry(t, self.total / growth)
+            self.check_entry(t, score)
         elif w.entered_at is not None and w.why.get("entry") == "reading" and t - w.entered_at < _SECOND_LOOK:
             # Entered on reading early in a sitting: if the rest of it reads as research, it was research.
             verdict = self.verdict(t)
             if verdict is not None:
                 self.leave(t, {**verdict, "exit": "pattern", "at": _iso(t)})
+
+    def follow(self, other: _Walker) -> None:
+        """Share ``other``'s trail (its counts); this walker only decides (``walk_many``)."""
+        self.acc, self.seen, self.seen_at, self.signal_visits = other.acc, other.seen, other.seen_at, other.signal_visits
 
     def finish(self, now: datetime, values: bool = True) -> Walk:
         w = self.walk
@@ -378,4 +408,36 @@ def first_entry(readings: Iterable[Reading], rules: Rules, now: datetime) -> dat
         if episodes:
             return episodes[0][0]
     return None
+
+
+def _counts_alike(a: Rules, b: Rules) -> bool:
+    """Whether two rule sets count every event the same (only the mode decisions may differ)."""
+    if a is b:
+        return True
+    ja, jb = judge(a), judge(b)
+    return (a.half_life_days == b.half_life_days and a.exit.repeat_share == b.exit.repeat_share
+            and a.exit.hand_raise_points == b.exit.hand_raise_points
+            and all(getattr(ja, n) == getattr(jb, n) for n in Judge.__slots__ if n != "rules"))
+
+
+def walk_many(readings: Iterable[Reading], rules: Sequence[Rules], now: datetime, values: bool = True) -> list[Walk]:
+    """``[walk(readings, r, now, values) for r in rules]``, counting each event once for rules that count alike.
+
+    A replay of a new threshold, silence, pattern or fit walks every contact under two rule sets: the
+    counting (about half of a walk) is shared, each set decides on its own.
+    """
+    if len(rules) < 2 or not all(_counts_alike(rules[0], r) for r in rules[1:]):
+        return [walk(readings, r, now, values) for r in rules]
+    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    if not events:
+        return [Walk() for _ in rules]
+    lead, *rest = walkers = [_Walker(r, events[0].occurred_at) for r in rules]
+    for w in rest:
+        w.follow(lead)
+    for r in events:
+        counted = lead.count(r)
+        for w in walkers:
+            w.latest_evidence, w.last_keep = lead.latest_evidence, lead.last_keep
+            w.decide(r, counted)
+    return [w.finish(now, values) for w in walkers]
 

@@ -15,7 +15,8 @@ from cabos.intent.bulk import recompute
 from cabos.intent.models import IntentChange, IntentState
 from cabos.intent.replay import replay
 from cabos.intent.rules import Rules
-from cabos.intent.store import update_contact
+from cabos.intent.store import contact_readings, update_contact
+from cabos.intent.timeline import walk, walk_many
 from cabos.tracking.models import Event
 from tests.intent.conftest import (
     COMPARE,
@@ -141,3 +142,30 @@ def test_replay_and_backtest_in_processes_say_what_one_process_says(session, dem
     assert one.moves  # the comparison compared something
     assert backtest(session, [demo_rules, looser], LATER, batch_size=3, workers=2) == \
            backtest(session, [demo_rules, looser], LATER)
+
+
+def test_rules_that_count_alike_share_one_count_and_decide_as_if_walked_alone(session, demo_library,
+                                                                               demo_rules) -> None:
+    """walk_many (a replay's two walks, counted once) is the walks one by one, whatever differs in deciding."""
+    ids = varied_history(session, demo_library)
+    patterns = replace(demo_rules.patterns, focus_min_share=0.9, scan_min_reads=3)
+    candidates = [replace(demo_rules, threshold=demo_rules.threshold - 6),
+                  replace(demo_rules, threshold=demo_rules.threshold * 3),
+                  replace(demo_rules, exit=replace(demo_rules.exit, silence_days=2), evidence_days=3),
+                  replace(demo_rules, patterns=patterns, evidence_min_readings=2),
+                  # counts differently: walked on its own
+                  replace(demo_rules, stage_weights={k: v * 2 for k, v in demo_rules.stage_weights.items()})]
+
+    def seen(w: Any) -> tuple:
+        return w.mode, w.entered_at, w.until, w.why, w.evidence_count, w.episodes, w.items
+
+    differ = 0
+    for contact_id in ids:
+        readings = contact_readings(session, contact_id)
+        for at in (NOW, LATER):
+            for candidate in candidates:
+                together = walk_many(readings, [demo_rules, candidate], at)
+                alone = [walk(readings, demo_rules, at), walk(readings, candidate, at)]
+                assert [seen(w) for w in together] == [seen(w) for w in alone], (contact_id, at, candidate)
+                differ += alone[0].episodes != alone[1].episodes
+    assert differ  # the candidates decide differently for some contacts: sharing had something to get wrong
