@@ -302,10 +302,13 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def evidence_json(a: Assessment) -> dict[str, Any]:
-    """The evidence as stored: every contributing item and fit rule, values as of ``as_of``, and why the mode."""
+def evidence_json(a: Assessment, items: bool = True) -> dict[str, Any]:
+    """The evidence as stored: every contributing item and fit rule, values as of ``as_of``, and why the mode.
+
+    ``items=False``: without the readings (a grade change's record: fit explains a grade).
+    """
     return {
-        "items": [{"kind": i.kind, "slug": i.slug, "stage": i.stage, "problems": list(i.problems),
+        "items": [] if not items else [{"kind": i.kind, "slug": i.slug, "stage": i.stage, "problems": list(i.problems),
                    "value": i.value, "share": i.share, "points": i.points, "visits": i.visits, "ms": i.engaged_ms,
                    "last": _iso(i.last_at), "event": i.event_id, "evidence": _iso(i.evidence_at)} for i in a.items],
         "fit": [{"field": m.field, "value": m.value, "points": m.points, "label": m.label,

@@ -287,9 +287,12 @@ def _change_rows(contact_id: int, changes: Sequence[Change], now: datetime,
                  evidence_of: Callable[[Assessment], Any] = evidence_json) -> tuple[list[dict], list[dict]]:
     history, trail = [], []
     for c in changes:
+        # A mode change keeps the readings that decided it (the brief's "why now"); a grade change keeps
+        # what explains a grade, the fit (a first scoring records 100,000 of them: 5 KB each saved).
+        evidence = evidence_of(c.assessment) if c.kind == "mode" else evidence_json(c.assessment, items=False)
         history.append({"contact_id": contact_id, "occurred_at": c.at, "kind": c.kind, "from_value": c.from_value,
                         "to_value": c.to_value, "cause": c.cause, "score": c.assessment.score,
-                        "evidence": evidence_of(c.assessment), "recorded_at": now})
+                        "evidence": evidence, "recorded_at": now})
         trail.append({"type": f"{c.kind}_change", "occurred_at": c.at, "contact_id": contact_id,
                       "problems": [p for p, _ in c.assessment.interest[:3]],
                       "data": {"from": c.from_value, "to": c.to_value, "cause": c.cause,

@@ -126,6 +126,12 @@ def test_recompute_in_ranges_and_processes_stores_what_one_at_a_time_stores(sess
     states, changes = expected
     assert len(states) == len(ids) and {s[1] for s in states.values()} == {"information", "purchase"}
     assert {c[5] for c in changes} >= {"activity", "rules", "decay"}  # every kind of move was compared
+    # A grade change keeps its explanation (the fit), not the readings; an entry keeps the readings that
+    # decided it (the brief's "why now" reads them).
+    grades = [c[7] for c in changes if c[2] == "grade"]
+    entries = [c[7] for c in changes if c[2] == "mode" and c[4] == "purchase"]
+    assert grades and all(e["items"] == [] and "fit" in e and "mode" in e for e in grades)
+    assert entries and all(e["items"] for e in entries)
 
 
 def test_replay_and_backtest_in_processes_say_what_one_process_says(session, demo_library, demo_rules) -> None:
