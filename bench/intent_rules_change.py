@@ -96,6 +96,22 @@ def candidate_content(workdir: Path) -> tuple[Path, Path]:
     return copy, candidate
 
 
+def calibration() -> float:
+    """Seconds of one fixed pure-Python loop, best of three: how fast this machine's core is right now.
+
+    The 2-core VM's speed moved by a fifth between runs minutes apart (CPU time of the same command
+    83-134 s); a figure is comparable with another only next to this one.
+    """
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        total = 0
+        for i in range(2_000_000):
+            total += i * i
+        best = min(best, time.process_time() - t)
+    return best
+
+
 def cabos(args: list[str], url: str, content_dir: Path) -> tuple[float, float, float, float, str]:
     """Run `cabos …`: (wall s, CPU s of it and its workers, load before, load after, last lines of output)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CABOS_")}  # never the developer's settings
@@ -142,11 +158,13 @@ def run(url: str, workers: list[int], content_dir: Path, candidate: Path, change
                 ("backtest", ["intent", "backtest", "--rules", str(candidate), *w], content_dir),
                 ("recompute (first scoring)", ["intent", "recompute", *w], content_dir),
                 ("recompute (rules changed)", ["intent", "recompute", *w], changed_dir)):
+            calib = calibration()
             wall, cpu, load0, load1, out = cabos(args, url, where)
             tail = [line for line in out.splitlines() if line.strip()][:2]
-            print(f"  workers {n}, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU, load {load0:.1f} → {load1:.1f}"
-                  f"  | {' / '.join(tail)[:150]}", flush=True)
-            results.append({"workers": n, "command": label, "wall": wall, "cpu": cpu, "load": (load0, load1)})
+            print(f"  workers {n}, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU, load {load0:.1f} → {load1:.1f}, "
+                  f"calibration {calib * 1000:.0f} ms  | {' / '.join(tail)[:150]}", flush=True)
+            results.append({"workers": n, "command": label, "wall": wall, "cpu": cpu, "load": (load0, load1),
+                            "calibration": calib})
     return results
 
 
@@ -190,11 +208,11 @@ def main() -> int:
                     else:
                         subprocess.run(["dropdb", "--if-exists", "-h", "/var/run/postgresql", "cabos_bench_rules"],
                                        check=True)
-    print(f"\n| backend | command | workers | wall | CPU (all processes) | load average before → after |")
-    print("|---|---|---|---|---|---|")
+    print("\n| backend | command | workers | wall | CPU (all processes) | load average before → after | calibration |")
+    print("|---|---|---|---|---|---|---|")
     for r in table:
         print(f"| {r['backend']} | {r['command']} | {r['workers']} | {r['wall']:.0f} s | {r['cpu']:.0f} s | "
-              f"{r['load'][0]:.1f} → {r['load'][1]:.1f} |")
+              f"{r['load'][0]:.1f} → {r['load'][1]:.1f} | {r['calibration'] * 1000:.0f} ms |")
     return 0
 
 
