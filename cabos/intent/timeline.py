@@ -148,9 +148,6 @@ class _Walker:
             exponent = 0.0
         return 2.0 ** exponent
 
-    def score_at(self, t: datetime) -> float:
-        return self.total * 0.5 ** ((t - self.t0).total_seconds() / self.half_life)
-
     def add(self, r: Reading, key: tuple[str, str], base: float, share: float, points: float,
             evidence: bool) -> float:
         """Count ``r``; returns the growth factor at its time (the running sum over it is the score then)."""
@@ -379,12 +376,17 @@ class _Walker:
         return value
 
 
+def _in_order(readings: Iterable[Reading], now: datetime) -> list[Reading]:
+    """The readings up to ``now`` in the order the walk takes them (time, then id)."""
+    return sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+
+
 def walk(readings: Iterable[Reading], rules: Rules, now: datetime, values: bool = True) -> Walk:
     """Walk the trail up to ``now`` (later events are ignored): items as worth at ``now``, mode and episodes.
 
     ``values=False``: the mode, its reasons and episodes only, no items (what a replay counts).
     """
-    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    events = _in_order(readings, now)
     if not events:
         return Walk()
     walker = _Walker(rules, events[0].occurred_at)
@@ -398,7 +400,7 @@ def first_entry(readings: Iterable[Reading], rules: Rules, now: datetime) -> dat
 
     What a backtest asks of every contact: everything after the first entry cannot change the answer.
     """
-    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    events = _in_order(readings, now)
     if not events:
         return None
     walker = _Walker(rules, events[0].occurred_at)
@@ -428,7 +430,7 @@ def walk_many(readings: Iterable[Reading], rules: Sequence[Rules], now: datetime
     """
     if len(rules) < 2 or not all(_counts_alike(rules[0], r) for r in rules[1:]):
         return [walk(readings, r, now, values) for r in rules]
-    events = sorted((r for r in readings if r.occurred_at <= now), key=lambda r: (r.occurred_at, r.id or 0))
+    events = _in_order(readings, now)
     if not events:
         return [Walk() for _ in rules]
     lead, *rest = walkers = [_Walker(r, events[0].occurred_at) for r in rules]
